@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Builds pyvisor's engine: CPython 3.13.5 for wasm32-wasip1, from Debian's
+# sources and Debian's toolchain packages, with our hooks (engine/src) linked in.
+#
+#   npm run engine:build            # full build, cached steps are skipped
+#   PYVISOR_ENGINE_JOBS=4 npm run engine:build
+#
+# Everything it downloads or builds lives under engine/.build (git-ignored); the
+# machine's own apt configuration is never touched: apt-get runs with a private
+# sources list, lists directory and archive cache. Outputs go to engine/dist/.
+# Needs: Debian bookworm (or newer), root or a working `apt-get download`,
+# python3, make, a native C compiler (for the native comparison build), node.
+set -euo pipefail
+
+ENGINE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="${PYVISOR_ENGINE_BUILD_DIR:-$ENGINE_DIR/.build}"
+DIST="$ENGINE_DIR/dist"
+JOBS="${PYVISOR_ENGINE_JOBS:-$(nproc)}"
+START_TIME=$(date +%s)
+# Fixed __DATE__/__TIME__ and archive timestamps, so the same inputs give the same bytes.
+export SOURCE_DATE_EPOCH=1749600000
+
+CPYTHON_VERSION=3.13.5
+CPYTHON_ORIG_SHA256=93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
+TOOLCHAIN_PACKAGES=(clang-19 llvm-19 lld-19 libclang-rt-19-dev-wasm32 libclang-common-19-dev libclang-cpp19 libllvm19 llvm-19-linker-tools)
+
+step_no=0
+step() { step_no=$((step_no + 1)); printf '\n\033[1m[%s] %s\033[0m (+%ss)\n' "$step_no" "$*" "$(( $(date +%s) - START_TIME ))"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'engine build: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$BUILD"/{apt/lists/partial,apt/archives/partial,apt/sources.list.d,apt/preferences.d,src,toolchain,stamps} "$DIST"
+
+# ---------------------------------------------------------------- apt, privately
+APT_OPTS=(
+  -o "Dir::Etc::sourcelist=$BUILD/apt/sources.list"
+  -o "Dir::Etc::sourceparts=$BUILD/apt/sources.list.d"
+  -o "Dir::Etc::preferencesparts=$BUILD/apt/preferences.d"
+  -o "Dir::State::Lists=$BUILD/apt/lists"
+  -o "Dir::Cache::archives=$BUILD/apt/archives"
+  -o "APT::Default-Release=bookworm"
+  -o "Debug::NoLocking=1"
+  -q
+)
+apt_private() { apt-get "${APT_OPTS[@]}" "$@"; }
+
+step "private apt sources (bookworm for the toolchain, trixie for wasi-libc and CPython 3.13.5)"
+cat > "$BUILD/apt/sources.list" <<'EOF'
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+EOF
+if [ ! -f "$BUILD/stamps/apt-update" ] || [ -n "$(find "$BUILD/stamps/apt-update" -mmin +1440)" ]; then
+  apt_private update
+  touch "$BUILD/stamps/apt-update"
+else
+  note "package lists are fresh (less than a day old)"
+fi
+
+# ---------------------------------------------------------------- toolchain
+step "toolchain: ${TOOLCHAIN_PACKAGES[*]} + wasi-libc/trixie, unpacked into $BUILD/toolchain"
+TC="$BUILD/toolchain"
+if [ ! -f "$BUILD/stamps/toolchain" ]; then
+  mkdir -p "$BUILD/debs" && cd "$BUILD/debs"
+  # The named packages always, plus whatever of their dependencies this machine lacks.
+  apt_private download "${TOOLCHAIN_PACKAGES[@]}"
+  apt_private download wasi-libc/trixie
+  apt_private install --download-only --no-install-recommends -y "${TOOLCHAIN_PACKAGES[@]}" >/dev/null
+  cp -n "$BUILD"/apt/archives/*.deb . 2>/dev/null || true
+  for deb in ./*.deb; do dpkg-deb -x "$deb" "$TC"; done
+  touch "$BUILD/stamps/toolchain"
+else
+  note "cached"
+fi
+LLVM="$TC/usr/lib/llvm-19"
+export LD_LIBRARY_PATH="$TC/usr/lib/x86_64-linux-gnu:$LLVM/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+RESOURCE_DIR="$("$LLVM/bin/clang" -print-resource-dir)"
+# clang looks for wasm32-unknown-wasip1's compiler-rt where Debian does not put it.
+mkdir -p "$RESOURCE_DIR/lib/wasm32-unknown-wasip1"
+ln -sf ../wasi/libclang_rt.builtins-wasm32.a "$RESOURCE_DIR/lib/wasm32-unknown-wasip1/libclang_rt.builtins.a"
+SYSROOT="$TC/usr"   # wasi-libc/trixie puts include/wasm32-wasip1 and lib/wasm32-wasip1 here
+[ -d "$SYSROOT/include/wasm32-wasip1" ] || die "wasi-libc headers not found under $SYSROOT/include"
+"$LLVM/bin/clang" --version | head -1 | sed 's/^/    /'
+
+# A directory that poses as a WASI SDK, for CPython's Tools/wasm/wasi.py and for our own compiles.
+SDK="$BUILD/wasi-sdk"
+mkdir -p "$SDK/bin"
+for tool in clang clang++; do
+  cat > "$SDK/bin/$tool" <<EOF
+#!/bin/sh
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
+exec "$LLVM/bin/$tool" --target=wasm32-wasip1 --sysroot="$SYSROOT" "\$@"
+EOF
+done
+for tool in ar ranlib nm strip objdump llvm-ar llvm-ranlib; do
+  cat > "$SDK/bin/$tool" <<EOF
+#!/bin/sh
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
+exec "$LLVM/bin/llvm-${tool#llvm-}" "\$@"
+EOF
+done
+cat > "$SDK/bin/wasm-ld" <<EOF
+#!/bin/sh
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
+exec "$LLVM/bin/wasm-ld" "\$@"
+EOF
+cat > "$SDK/bin/clang-cpp" <<EOF
+#!/bin/sh
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
+exec "$LLVM/bin/clang" --target=wasm32-wasip1 --sysroot="$SYSROOT" -E "\$@"
+EOF
+# Debian's clang asks for the versioned linker name.
+ln -sf wasm-ld "$LLVM/bin/wasm-ld-19"
+chmod +x "$SDK"/bin/*
+mkdir -p "$SDK/share" && ln -sfn "$SYSROOT" "$SDK/share/wasi-sysroot"
+WCC="$SDK/bin/clang"
+WAR="$SDK/bin/ar"
+PREFIX="$BUILD/wasi-prefix"   # zlib and sqlite3 for wasm32-wasip1
+mkdir -p "$PREFIX"/{include,lib}
+
+# ---------------------------------------------------------------- sources
+fetch_source() { # package/suite -> unpacks into $BUILD/src/<package>
+  local spec=$1 pkg=${1%%/*}
+  if [ ! -d "$BUILD/src/$pkg" ]; then
+    mkdir -p "$BUILD/src/dl-$pkg" && (cd "$BUILD/src/dl-$pkg" && apt_private source --download-only "$spec")
+  fi
+}
+step "sources: python3.13/trixie, zlib/bookworm, sqlite3/trixie (3.41+ compiles for WASI)"
+fetch_source python3.13/trixie
+ORIG=$(ls "$BUILD"/src/dl-python3.13/python3.13_*.orig.tar.xz)
+echo "$CPYTHON_ORIG_SHA256  $ORIG" | sha256sum -c --quiet - || die "CPython orig tarball checksum mismatch"
+note "python3.13 orig tarball sha256 ok: $CPYTHON_ORIG_SHA256"
+fetch_source zlib/bookworm
+fetch_source sqlite3/trixie
+
+# ---------------------------------------------------------------- zlib
+step "zlib for wasm32-wasip1"
+if [ ! -f "$PREFIX/lib/libz.a" ]; then
+  rm -rf "$BUILD/src/zlib" && mkdir -p "$BUILD/src/zlib"
+  tar -xf "$(ls "$BUILD"/src/dl-zlib/zlib_*.orig.tar.* | head -1)" -C "$BUILD/src/zlib" --strip-components=1
+  (cd "$BUILD/src/zlib" && CC="$WCC" AR="$WAR" RANLIB="$SDK/bin/ranlib" CFLAGS="-O2" CHOST=wasm32 \
+     ./configure --static --prefix="$PREFIX" >/dev/null && make -j"$JOBS" libz.a >/dev/null && make install >/dev/null)
+fi
+note "$(ls -la "$PREFIX/lib/libz.a" | awk '{print $5}') bytes libz.a"
+
+# ---------------------------------------------------------------- sqlite3
+step "sqlite3 amalgamation for wasm32-wasip1"
+if [ ! -f "$PREFIX/lib/libsqlite3.a" ]; then
+  rm -rf "$BUILD/src/sqlite3" && mkdir -p "$BUILD/src/sqlite3"
+  tar -xf "$(ls "$BUILD"/src/dl-sqlite3/sqlite3_*.orig.tar.* | grep -v www | head -1)" -C "$BUILD/src/sqlite3" --strip-components=1
+  (cd "$BUILD/src/sqlite3" && mkdir -p native && cd native && ../configure --disable-tcl >/dev/null && make sqlite3.c >/dev/null)
+  S="$BUILD/src/sqlite3/native"
+  "$WCC" -O2 -c "$S/sqlite3.c" -o "$S/sqlite3.wasm.o" \
+    -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL -DSQLITE_OMIT_SHARED_CACHE \
+    -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_OMIT_RANDOMNESS=0 \
+    -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID -DSQLITE_MAX_MMAP_SIZE=0 -DSQLITE_OMIT_POPEN
+  "$WAR" rcs "$PREFIX/lib/libsqlite3.a" "$S/sqlite3.wasm.o"
+  cp "$S/sqlite3.h" "$S/sqlite3ext.h" "$PREFIX/include/"
+fi
+note "$(ls -la "$PREFIX/lib/libsqlite3.a" | awk '{print $5}') bytes libsqlite3.a"
+
+# ---------------------------------------------------------------- CPython
+CPY="$BUILD/src/cpython"
+step "CPython $CPYTHON_VERSION source tree with pyvisor's patches"
+if [ ! -f "$BUILD/stamps/cpython-source" ]; then
+  rm -rf "$CPY" && mkdir -p "$CPY"
+  tar -xf "$ORIG" -C "$CPY" --strip-components=1
+  for p in "$ENGINE_DIR"/patches/*.patch; do note "patch $(basename "$p")"; patch -d "$CPY" -p1 --quiet < "$p"; done
+  touch "$BUILD/stamps/cpython-source"
+fi
+# Our C files are copied on every run so that edits to them are rebuilt.
+cp -p "$ENGINE_DIR/src/pycore_pyvisor_hooks.h" "$CPY/Include/internal/"
+cp -p "$ENGINE_DIR/src/pyvisor_hooks.c" "$CPY/Python/"
+
+HOST_RUNNER="node $ENGINE_DIR/tools/build-host-runner.mjs --dir {HOST_DIR}::{GUEST_DIR} --env {ENV_VAR_NAME}={ENV_VAR_VALUE}"
+WASI_PY=(python3 "$CPY/Tools/wasm/wasi.py")
+CROSS="$CPY/cross-build"
+
+step "native CPython (the build Python, and the baseline for bench/compute)"
+if [ ! -x "$CROSS/build/python" ]; then
+  (cd "$CPY" && "${WASI_PY[@]}" configure-build-python --quiet && "${WASI_PY[@]}" make-build-python --quiet)
+else
+  (cd "$CROSS/build" && make -j"$JOBS" all >/dev/null)
+fi
+"$CROSS/build/python" -c 'import sys; print("    native", sys.version.split()[0])'
+
+step "CPython for wasm32-wasip1 (-O3, pymalloc, zlib, sqlite3)"
+WASI_CONFIGURE_ARGS=(
+  --with-pymalloc
+  "ZLIB_CFLAGS=-I$PREFIX/include" "ZLIB_LIBS=-L$PREFIX/lib -lz"
+  "LIBSQLITE3_CFLAGS=-I$PREFIX/include" "LIBSQLITE3_LIBS=-L$PREFIX/lib -lsqlite3"
+)
+if [ ! -f "$CROSS/wasm32-wasip1/Makefile" ]; then
+  (cd "$CPY" && "${WASI_PY[@]}" configure-host --quiet --wasi-sdk "$SDK" --host-runner "$HOST_RUNNER" -- "${WASI_CONFIGURE_ARGS[@]}")
+fi
+(cd "$CPY" && "${WASI_PY[@]}" make-host --quiet)
+
+step "pyvisor reactor: python.wasm with our entry points, memory imported"
+W="$CROSS/wasm32-wasip1"
+(cd "$W" && make -f Makefile -f "$ENGINE_DIR/src/reactor.mk" PYVISOR_SRC="$ENGINE_DIR/src" pyvisor-reactor.wasm >/dev/null)
+"$SDK/bin/strip" --strip-debug -o "$DIST/python.wasm" "$W/pyvisor-reactor.wasm"
+note "$(stat -c %s "$DIST/python.wasm") bytes python.wasm"
+
+step "stdlib image: precompiled (unchecked-hash .pyc), without tests and what WASI cannot use"
+STAGE="$BUILD/stdlib-stage"
+rm -rf "$STAGE" && mkdir -p "$STAGE"
+(cd "$CPY/Lib" && tar -cf - \
+   --exclude=test --exclude=tests --exclude=idle_test --exclude=__pycache__ \
+   --exclude=idlelib --exclude=tkinter --exclude=turtledemo --exclude=ensurepip --exclude=turtle.py \
+   --exclude=venv --exclude=multiprocessing --exclude=curses --exclude=__phello__ --exclude=site-packages \
+   --exclude='*.exe' --exclude='*.bat' --exclude='*.ps1' --exclude='*.csh' --exclude='*.fish' \
+   .) | tar -xf - -C "$STAGE"
+cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE/"
+cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfig_vars__wasi_wasm32-wasi.json "$STAGE/" 2>/dev/null || true
+find "$STAGE" -exec touch -h -d @1749600000 {} +
+PYTHONHASHSEED=0 "$CROSS/build/python" -m compileall -q -j "$JOBS" --invalidation-mode unchecked-hash \
+  -s "$STAGE" -p /usr/local/lib/python3.13 "$STAGE" >/dev/null
+node "$ENGINE_DIR/tools/pack-image.mjs" "$STAGE" "$DIST/stdlib.img"
+
+step "manifest"
+node "$ENGINE_DIR/tools/write-manifest.mjs" "$DIST" \
+  --cpython "$CPYTHON_VERSION" --source-sha256 "$CPYTHON_ORIG_SHA256" \
+  --toolchain "$(cd "$BUILD/debs" && for d in *.deb; do printf "%s=%s\n" "$(dpkg-deb -f "$d" Package)" "$(dpkg-deb -f "$d" Version)"; done | sort | paste -sd,)" \
+  --configure "$(grep -m1 '^CONFIG_ARGS=' "$W/Makefile" | cut -d= -f2- | tr -s ' \t' ' ' | sed "s|$BUILD|<build>|g")"
+
+ELAPSED=$(( $(date +%s) - START_TIME ))
+printf '\n\033[1mengine build done in %ss\033[0m\n' "$ELAPSED"
+(cd "$DIST" && for f in python.wasm stdlib.img manifest.json; do printf '    %-14s %10s bytes  %s\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -c1-16)"; done)

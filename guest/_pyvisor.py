@@ -1,0 +1,108 @@
+"""pyvisor's driver inside the sandbox: serves one run per `_serve()` call.
+
+The controller calls the engine's `pyvisor_run` export, which calls `_serve()`.
+It reads the run request from the channel, runs the code in `__main__` (so
+state persists between runs of one sandbox, like a REPL), and sends back the
+result: the value of the last expression, or the error with its traceback.
+"""
+import ast
+import linecache
+import os
+import sys
+import traceback
+
+import pyvisor
+from pyvisor import _channel, _codec
+
+_main = sys.modules["__main__"]
+
+
+def _own_frames(tb):
+    """Drops the driver's frames so tracebacks start at the user's code."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def _error(exc):
+    tb = _own_frames(exc.__traceback__)
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": text}
+
+
+def _compile(source, filename, mode):
+    """Compiles `source`; in "auto" mode the last expression statement is evaluated apart for its value."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if mode != "auto":
+        return compile(source, filename, "exec", dont_inherit=True), None
+    tree = ast.parse(source, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, filename, "exec", dont_inherit=True)
+    return body, (compile(last, filename, "eval", dont_inherit=True) if last is not None else None)
+
+
+def _run(request):
+    kind = request.get("kind", "code")
+    argv = request.get("argv") or [""]
+    sys.argv = list(argv)
+    if kind == "module":
+        import runpy
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        return None
+    if kind == "file":
+        import runpy
+        runpy.run_path(request["path"], run_name="__main__")
+        return None
+    body, last = _compile(request["code"], request.get("filename", "<string>"), request.get("mode", "auto"))
+    namespace = _main.__dict__
+    exec(body, namespace)
+    return eval(last, namespace) if last is not None else None
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _serve():
+    result = {"value": None, "error": None, "exitCode": 0}
+    try:
+        request = _channel.receive("R")
+        cwd = request.get("cwd")
+        if cwd:
+            os.chdir(cwd)
+        _main.__dict__.update(pyvisor._set_functions(request.get("functions") or ()))
+        inputs = request.get("inputs") or {}
+        _main.__dict__.update(inputs)
+        try:
+            value = _run(request)
+            if value is not None and request.get("wantValue", True):
+                try:
+                    result["value"] = value
+                    _codec.encode(value)
+                except _codec.CodecError as exc:
+                    result["value"] = None
+                    result["error"] = {"type": "ConversionError", "message": "the result " + str(exc), "traceback": ""}
+        except SystemExit as exc:
+            result["exitCode"] = _exit_code(exc)
+        except BaseException as exc:  # the guest's own failure, reported as data
+            result["error"] = _error(exc)
+            result["exitCode"] = 1
+            if request.get("printErrors", True):
+                sys.stderr.write(result["error"]["traceback"])
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        _channel.send("D", result)
+    finally:
+        _channel.close()
+    return result["exitCode"]

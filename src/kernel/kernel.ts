@@ -1,0 +1,206 @@
+// The kernel of one sandbox: its fd table, file tree, identity (environment,
+// clocks, randomness), policy, and the control state of the current run
+// (deadlines, tick budget, cancellation). The syscalls themselves live in
+// syscalls-*.ts, one short function each; `imports()` builds the wasm import
+// object, wrapped so that nothing a guest does can throw into the host.
+import { Errno, ERRNO_NAMES, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_STREAM } from "../shared/wasi.js";
+import { Policy, type PolicySpec } from "../policy/policy.js";
+import { StreamDevice } from "../vfs/devices.js";
+import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
+import { buildTree, type MountSpec, type SandboxTree } from "../vfs/tree.js";
+import type { MemDir } from "../vfs/memory.js";
+import { FdTable } from "./fds.js";
+import { GuestFault, GuestMemory, InvalidUtf8 } from "./memory.js";
+import { InputSource, OutputSink } from "./stdio.js";
+import { Identity, type IdentitySpec } from "./identity.js";
+import { fdSyscalls } from "./syscalls-fd.js";
+import { pathSyscalls } from "./syscalls-path.js";
+import { processSyscalls } from "./syscalls-process.js";
+import type { StreamOps } from "../vfs/devices.js";
+
+/** Thrown by proc_exit: unwinds the guest; the instance cannot be re-entered afterwards. */
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`guest exited with status ${code}`);
+  }
+}
+
+/** Why the controller stopped a run; reported as the run's error type. */
+export type StopReason = "timeout" | "cpu" | "output" | "cancelled" | "memory";
+
+export interface KernelSpec extends IdentitySpec {
+  stdlib: MemDir;
+  mounts: MountSpec[];
+  files: Record<string, Uint8Array>;
+  diskQuotaBytes: number;
+  inodeQuota: number;
+  maxOpenFiles: number;
+  policy?: PolicySpec;
+  trace: boolean;
+  channel: StreamOps;
+  onStdout: ((chunk: Uint8Array) => void) | null;
+  onStderr: ((chunk: Uint8Array) => void) | null;
+  /** Returns true when the host asked to cancel the current run. */
+  cancelRequested: () => boolean;
+}
+
+export interface RunLimits {
+  wallDeadlineMs: number; // performance.now() based; Infinity when unlimited
+  cpuBudgetMs: number;    // guest compute time; Infinity when unlimited
+  tickBudget: number;     // eval-breaker checks; Infinity when unlimited
+  outputLimitBytes: number;
+}
+
+export interface TraceEntry {
+  call: string;
+  args: Array<number | bigint>;
+  path?: string;
+  result: string;
+  us: number;
+}
+
+export class Kernel {
+  readonly fds: FdTable;
+  readonly tree: SandboxTree;
+  readonly identity: Identity;
+  readonly policy: Policy;
+  readonly stdin = new InputSource();
+  readonly stdout: OutputSink;
+  readonly stderr: OutputSink;
+  readonly trace: TraceEntry[] | null;
+  /** Set by path syscalls for the trace: the resolved path of the current call. */
+  tracePath: string | undefined;
+  private memoryRef: GuestMemory | null = null;
+
+  // Run control.
+  limits: RunLimits = { wallDeadlineMs: Infinity, cpuBudgetMs: Infinity, tickBudget: Infinity, outputLimitBytes: Infinity };
+  stopReason: StopReason | null = null;
+  ticks = 0;
+  /** Time the guest spent outside its own computation (host calls, sleeps) in this run. */
+  hostMs = 0;
+  runStartMs = 0;
+  private lastTickMs = 0;
+
+  constructor(private readonly spec: KernelSpec) {
+    this.identity = new Identity(spec);
+    this.policy = new Policy(spec.policy);
+    this.fds = new FdTable(spec.maxOpenFiles);
+    this.trace = spec.trace ? [] : null;
+    this.stdout = new OutputSink(Infinity, spec.onStdout, () => this.requestStop("output"));
+    this.stderr = new OutputSink(Infinity, spec.onStderr, () => this.requestStop("output"));
+    this.tree = buildTree({
+      stdlib: spec.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota,
+      now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b), channel: spec.channel,
+    });
+    this.openStdio();
+  }
+
+  /** fds 0-2 are the run's stdio, fd 3 the preopened root "/". */
+  private openStdio(): void {
+    const mount: MountContext = { id: 2, readonly: false, quota: null, now: () => this.identity.realtimeNs() };
+    const streams: Array<[number, StreamOps, bigint]> = [[0, this.stdin, RIGHTS_STREAM], [1, this.stdout, RIGHTS_STREAM], [2, this.stderr, RIGHTS_STREAM]];
+    for (const [fd, ops, rights] of streams) {
+      const node = new StreamDevice(mount, ops);
+      this.fds.set(fd, { kind: "stream", node, handle: node.open(), position: 0, append: false, fdflags: 0, rightsBase: rights, rightsInheriting: 0n });
+    }
+    const root: DirNode = this.tree.root;
+    this.fds.set(3, { kind: "dir", node: root, stack: [root], names: [], position: 0, append: false, fdflags: 0, rightsBase: RIGHTS_DIR, rightsInheriting: RIGHTS_ALL, preopen: "/" });
+  }
+
+  get memory(): GuestMemory {
+    if (this.memoryRef === null) throw new GuestFault("guest memory is not attached");
+    return this.memoryRef;
+  }
+  attachMemory(memory: WebAssembly.Memory): void {
+    this.memoryRef = new GuestMemory(memory);
+  }
+
+  /** Prepares the kernel for one run. */
+  beginRun(stdin: Uint8Array, limits: RunLimits): void {
+    this.stdin.reset(stdin);
+    this.stdout.reset(limits.outputLimitBytes);
+    this.stderr.reset(limits.outputLimitBytes);
+    this.limits = limits;
+    this.stopReason = null;
+    this.ticks = 0;
+    this.hostMs = 0;
+    this.runStartMs = this.lastTickMs = performance.now();
+  }
+
+  requestStop(reason: StopReason): void {
+    if (this.stopReason === null) this.stopReason = reason;
+  }
+
+  /** Guest compute time of the current run so far. */
+  cpuMs(now = performance.now()): number {
+    return now - this.runStartMs - this.hostMs;
+  }
+
+  /**
+   * The `pyvisor.tick` import, called every `interval` eval-breaker checks.
+   * Returns 0 to go on, 1 to raise KeyboardInterrupt, 2 to raise TimeoutError.
+   */
+  tick(interval: number): number {
+    this.ticks += interval;
+    const now = performance.now();
+    this.lastTickMs = now;
+    if (this.stopReason === null) {
+      if (this.spec.cancelRequested()) this.requestStop("cancelled");
+      else if (now >= this.limits.wallDeadlineMs) this.requestStop("timeout");
+      else if (this.cpuMs(now) >= this.limits.cpuBudgetMs || this.ticks >= this.limits.tickBudget) this.requestStop("cpu");
+    }
+    if (this.stopReason === null) return 0;
+    return this.stopReason === "timeout" || this.stopReason === "cpu" ? 2 : 1;
+  }
+
+  /** Time until the wall deadline, for sleeps that must not outlive it. */
+  msUntilDeadline(): number {
+    return this.limits.wallDeadlineMs - performance.now();
+  }
+
+  /** The wasm import object. */
+  imports(): WebAssembly.Imports {
+    const table = { ...fdSyscalls(this), ...pathSyscalls(this), ...processSyscalls(this) };
+    const wrapped: Record<string, (...args: Array<number | bigint>) => number> = {};
+    for (const [name, fn] of Object.entries(table)) wrapped[name] = this.guard(name, fn as (...args: Array<number | bigint>) => number);
+    return { wasi_snapshot_preview1: wrapped, pyvisor: { tick: (interval: number) => this.tick(interval) } };
+  }
+
+  /** Errno discipline: a syscall returns an errno; only exits and hard stops unwind the guest. */
+  private guard(name: string, fn: (...args: Array<number | bigint>) => number) {
+    const policyErrno = this.policy.check({ syscall: name });
+    return (...args: Array<number | bigint>): number => {
+      const start = this.trace ? performance.now() : 0;
+      this.tracePath = undefined;
+      let result: number;
+      if (policyErrno !== 0) {
+        result = policyErrno;
+      } else {
+        try {
+          result = fn(...args);
+        } catch (error) {
+          result = errnoOf(error);
+        }
+      }
+      if (this.trace) {
+        this.trace.push({ call: name, args, ...(this.tracePath !== undefined ? { path: this.tracePath } : {}), result: ERRNO_NAMES[result] ?? String(result), us: Math.round((performance.now() - start) * 1000) });
+      }
+      return result;
+    };
+  }
+
+  /** Releases every host resource the sandbox holds (host fds). */
+  dispose(): void {
+    this.fds.closeAll();
+  }
+}
+
+function errnoOf(error: unknown): number {
+  if (error instanceof ProcExit) throw error;
+  if (error instanceof VfsError) return error.errno;
+  if (error instanceof GuestFault) return Errno.FAULT;
+  if (error instanceof InvalidUtf8) return Errno.ILSEQ;
+  if (error instanceof RangeError) return Errno.INVAL; // e.g. a length that does not fit
+  return Errno.IO;
+}

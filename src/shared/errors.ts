@@ -1,0 +1,41 @@
+/**
+ * The error codes of pyvisor, one enum, each documented. `RunError.type` in a run
+ * result is either a Python exception name (guest failures) or one of the
+ * limit/crash codes below.
+ */
+export const ErrorType = {
+  /** The run's wall-clock limit (`timeout`) or CPU budget (`cpuTime`) expired. */
+  Timeout: "TimeoutError",
+  /** The guest ran out of its memory limit and did not recover. */
+  Memory: "MemoryError",
+  /** stdout or stderr exceeded `outputLimitBytes`; output was cut at the limit. */
+  OutputLimit: "OutputLimitError",
+  /** The worker that hosted the sandbox died (V8 crash, hard stop); state is lost. */
+  Crashed: "SandboxCrashedError",
+  /** The guest trapped (stack exhaustion in C, unreachable): the interpreter is reset. */
+  Trap: "EngineTrapError",
+  /** The run was cancelled by the host (`AbortSignal`, Ctrl-C). */
+  Cancelled: "CancelledError",
+  /** A value crossing the boundary could not be converted. */
+  Conversion: "ConversionError",
+  /** The guest broke the channel protocol (garbage frames). */
+  Protocol: "ProtocolError",
+} as const;
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** Thrown (rejected) only for host misuse: bad options, a disposed sandbox. */
+export class PyvisorError extends Error {
+  override name = "PyvisorError";
+}
+export class InvalidOptionsError extends PyvisorError {
+  override name = "InvalidOptionsError";
+}
+export class DisposedError extends PyvisorError {
+  override name = "DisposedError";
+  constructor(what = "sandbox") {
+    super(`this ${what} has been disposed`);
+  }
+}
+export class SandboxCrashedError extends PyvisorError {
+  override name = "SandboxCrashedError";
+}

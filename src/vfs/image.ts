@@ -1,0 +1,64 @@
+// The stdlib image: one file built by engine/build.sh, loaded once per process
+// and shared read-only by every sandbox (file contents are views into it).
+//   "PYVIMG01" | u32 LE index length | JSON index {files: [[path, offset, size]]} | data
+import { readFileSync } from "node:fs";
+import { MemDir, MemFile } from "./memory.js";
+import type { MountContext } from "./node.js";
+
+const MAGIC = "PYVIMG01";
+/** Image files carry a fixed time: 2025-06-11, CPython 3.13.5's release. */
+const IMAGE_TIME_NS = 1_749_600_000_000_000_000n;
+
+const imageMount: MountContext = { id: 1, readonly: true, quota: null, now: () => IMAGE_TIME_NS };
+const cache = new Map<string, MemDir>();
+
+export function parseImage(bytes: Uint8Array): MemDir {
+  const magic = Buffer.from(bytes.subarray(0, 8)).toString("latin1");
+  if (magic !== MAGIC) throw new Error("not a pyvisor stdlib image (bad magic)");
+  const indexLength = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(8);
+  const index = JSON.parse(Buffer.from(bytes.subarray(12, 12 + indexLength)).toString("utf8")) as { files: Array<[string, number, number]> };
+  const data = bytes.subarray(12 + indexLength);
+  const root = new MemDir(imageMount);
+  for (const [filePath, offset, size] of index.files) {
+    const parts = filePath.split("/");
+    const name = parts.pop()!;
+    let dir = root;
+    for (const part of parts) {
+      let next = dir.lookup(part);
+      if (next === undefined) dir.attach(part, (next = new MemDir(imageMount)));
+      dir = next as MemDir;
+    }
+    dir.attach(name, new MemFile(imageMount, data.subarray(offset, offset + size)));
+  }
+  return root;
+}
+
+/** Loads (once per process) the image at `path`. */
+export function loadImage(path: string): MemDir {
+  let root = cache.get(path);
+  if (root === undefined) {
+    root = parseImage(readFileSync(path));
+    cache.set(path, root);
+  }
+  return root;
+}
+
+/** A read-only tree of extra files (the guest module) laid over the image without copying it. */
+export function overlayDir(base: MemDir, files: Record<string, Uint8Array>): MemDir {
+  const root = new MemDir(imageMount);
+  for (const [name, node] of base.entries()) root.attach(name, node);
+  for (const [filePath, contents] of Object.entries(files)) {
+    const parts = filePath.split("/");
+    const name = parts.pop()!;
+    let dir = root;
+    for (const part of parts) {
+      const existing = dir.lookup(part);
+      const copy = new MemDir(imageMount);
+      if (existing instanceof MemDir) for (const [n, child] of existing.entries()) copy.attach(n, child);
+      dir.attach(part, copy);
+      dir = copy;
+    }
+    dir.attach(name, new MemFile(imageMount, contents));
+  }
+  return root;
+}

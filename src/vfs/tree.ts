@@ -1,0 +1,130 @@
+// Assembles one sandbox's file tree:
+//   /                              read-only skeleton
+//   /usr/local/lib/python3.13      the stdlib image + guest module (shared, read-only)
+//   /usr/local/bin/python3         an empty placeholder for sys.executable
+//   /dev/{null,zero,urandom,pyvisor}
+//   /tmp, /home/user               in-memory, writable, charged to the quota
+//   ...                            host mounts, read-only or read-write
+import * as fs from "node:fs";
+import { Errno } from "../shared/wasi.js";
+import { nullDevice, randomDevice, StreamDevice, zeroDevice, type StreamOps } from "./devices.js";
+import { hostMountRoot } from "./host.js";
+import { MemDir, MemFile } from "./memory.js";
+import { fail, Quota, type DirNode, type MountContext } from "./node.js";
+import { resolve } from "./resolve.js";
+
+export const STDLIB_PATH = "/usr/local/lib/python3.13";
+export const DEFAULT_CWD = "/home/user";
+
+export interface MountSpec {
+  /** Absolute host directory. */
+  hostPath: string;
+  /** Absolute path inside the sandbox. */
+  guestPath: string;
+  readonly: boolean;
+}
+
+export interface TreeSpec {
+  stdlib: MemDir;
+  mounts: MountSpec[];
+  /** Initial files (guest path -> contents), written into the writable trees. */
+  files: Record<string, Uint8Array>;
+  cwd: string;
+  diskQuotaBytes: number;
+  inodeQuota: number;
+  now(): bigint;
+  random(buffer: Uint8Array): void;
+  channel: StreamOps;
+}
+
+export interface SandboxTree {
+  root: MemDir;
+  quota: Quota;
+}
+
+let nextMountId = 100;
+function mountContext(readonly: boolean, quota: Quota | null, now: () => bigint): MountContext {
+  return { id: nextMountId++, readonly, quota, now };
+}
+
+/** Creates (read-only) directories down to `guestPath`'s parent and returns it with the last name. */
+function ensureParent(root: MemDir, guestPath: string, skeleton: MountContext): [MemDir, string] {
+  const parts = guestPath.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.length === 0 || parts.includes("..")) throw new Error(`invalid guest path for a mount: ${guestPath}`);
+  const name = parts.pop()!;
+  let dir = root;
+  for (const part of parts) {
+    let next = dir.lookup(part);
+    if (next === undefined) dir.attach(part, (next = new MemDir(skeleton)));
+    if (!(next instanceof MemDir)) throw new Error(`cannot mount below ${part}: not a directory`);
+    dir = next;
+  }
+  return [dir, name];
+}
+
+export function buildTree(spec: TreeSpec): SandboxTree {
+  const skeleton = mountContext(true, null, spec.now);
+  const quota = new Quota(spec.diskQuotaBytes, spec.inodeQuota);
+  const root = new MemDir(skeleton);
+  const attach = (guestPath: string, node: DirNode | MemFile | StreamDevice) => {
+    const [parent, name] = ensureParent(root, guestPath, skeleton);
+    parent.attach(name, node);
+  };
+
+  attach(STDLIB_PATH, spec.stdlib);
+  attach("/usr/local/bin/python3", new MemFile(skeleton));
+  const devices = mountContext(false, null, spec.now);
+  attach("/dev/null", nullDevice(devices));
+  attach("/dev/zero", zeroDevice(devices));
+  attach("/dev/urandom", randomDevice(devices, spec.random));
+  attach("/dev/random", randomDevice(devices, spec.random));
+  attach("/dev/pyvisor", new StreamDevice(devices, spec.channel));
+  attach("/tmp", new MemDir(mountContext(false, quota, spec.now)));
+  attach(DEFAULT_CWD, new MemDir(mountContext(false, quota, spec.now)));
+
+  for (const mount of spec.mounts) {
+    if (!fs.existsSync(mount.hostPath)) throw new Error(`mount source does not exist: ${mount.hostPath}`);
+    attach(mount.guestPath, hostMountRoot(mountContext(mount.readonly, mount.readonly ? null : quota, spec.now), mount.hostPath));
+  }
+  if (spec.cwd !== DEFAULT_CWD) {
+    const resolved = resolve(root, [root], spec.cwd, true);
+    if (resolved.node === undefined) {
+      const [parent, name] = ensureParent(root, spec.cwd, skeleton);
+      if (parent.lookup(name) === undefined) parent.attach(name, new MemDir(mountContext(false, quota, spec.now)));
+    } else if (resolved.node.kind !== "dir") {
+      throw new Error(`cwd is not a directory: ${spec.cwd}`);
+    }
+  }
+  for (const [guestPath, contents] of Object.entries(spec.files)) writeFile(root, guestPath, contents, true);
+  return { root, quota };
+}
+
+/** Writes a whole file, creating missing parent directories when `parents` is set. */
+export function writeFile(root: MemDir, guestPath: string, contents: Uint8Array, parents = false): void {
+  if (parents) mkdirs(root, guestPath.split("/").slice(0, -1).join("/") || "/");
+  const found = resolve(root, [root], guestPath, true);
+  if (found.node !== undefined && found.node.kind !== "file") fail(found.node.kind === "dir" ? Errno.ISDIR : Errno.INVAL);
+  const file = found.node ?? found.parents[found.parents.length - 1]!.createFile(found.name);
+  const handle = (file as MemFile).open();
+  try {
+    handle.truncate(0);
+    handle.write(0, contents);
+  } finally {
+    handle.close();
+  }
+}
+
+export function mkdirs(root: MemDir, guestPath: string): void {
+  let stack: DirNode[] = [root];
+  for (const part of guestPath.split("/").filter((p) => p !== "" && p !== ".")) {
+    const found = resolve(root, stack, part, true);
+    if (found.name === ".") {
+      stack = [...found.parents, found.node as DirNode];
+      continue;
+    }
+    const parent = found.parents[found.parents.length - 1]!;
+    const node = found.node ?? parent.createDir(found.name);
+    if (node.kind !== "dir") fail(Errno.NOTDIR);
+    stack = [...found.parents, node as DirNode];
+  }
+}
