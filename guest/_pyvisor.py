@@ -71,16 +71,28 @@ def _exit_code(exc):
     return 1
 
 
+def _refresh(request):
+    """First run of an interpreter (possibly restored from a shared snapshot):
+    take this sandbox's own working directory, environment and random state."""
+    os.chdir(request.get("cwd") or "/home/user")
+    env = request.get("env") or {}
+    os.environ.clear()
+    os.environ.update(env)
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+
+
 def _serve():
     result = {"value": None, "error": None, "exitCode": 0}
     try:
         request = _channel.receive("R")
-        cwd = request.get("cwd")
-        if cwd:
-            os.chdir(cwd)
+        if request.get("fresh"):
+            _refresh(request)
         _main.__dict__.update(pyvisor._set_functions(request.get("functions") or ()))
-        inputs = request.get("inputs") or {}
-        _main.__dict__.update(inputs)
+        inputs = request.get("inputs")
+        if inputs:
+            _main.__dict__.update(_codec.decode(inputs))
         try:
             value = _run(request)
             if value is not None and request.get("wantValue", True):

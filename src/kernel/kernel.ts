@@ -190,6 +190,12 @@ export class Kernel {
     };
   }
 
+  /** Back to the fds a new interpreter expects (stdio and the root preopen), e.g. after os._exit. */
+  resetFds(): void {
+    this.fds.closeAll();
+    this.openStdio();
+  }
+
   /** Releases every host resource the sandbox holds (host fds). */
   dispose(): void {
     this.fds.closeAll();

@@ -1,0 +1,228 @@
+// A pool of engines (worker processes by default, worker threads on request)
+// that sandboxes are placed on. Each engine runs one thing at a time; a run
+// past its deadline plus the grace is hard-stopped by killing its engine, and a
+// dead engine is replaced without touching any other engine's runs.
+import { availableParallelism } from "node:os";
+import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
+import type { FromEngine, FsOp, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
+import { PyvisorError } from "../shared/errors.js";
+
+export type Isolation = "process" | "thread";
+
+export interface PoolOptions {
+  /** Number of engines; default: the machine's available parallelism. */
+  size?: number;
+  /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
+  isolation?: Isolation;
+  /** Runs that may wait per engine before `run` waits for room (backpressure). Default 64. */
+  maxQueuePerEngine?: number;
+  /** How long after its deadline a run that ignores the interrupt is killed. Default 500 ms. */
+  hardStopGraceMs?: number;
+  /** Per host-function call timeout inside the engine. Default 30 s. */
+  callTimeoutMs?: number;
+}
+
+export interface RunHooks {
+  output(fd: 1 | 2, chunk: Uint8Array): void;
+  call(payload: Uint8Array): Promise<Uint8Array>;
+}
+
+interface PendingRun {
+  engine: EngineSlot;
+  sandboxId: number;
+  timeoutMs: number;
+  hooks: RunHooks;
+  resolve(outcome: RunOutcome): void;
+  timer?: NodeJS.Timeout;
+  hardStopped: boolean;
+  stdout: string[];
+  stderr: string[];
+}
+
+class EngineSlot {
+  link!: EngineLink;
+  sandboxes = new Set<number>();
+  queued = 0;
+  alive = true;
+}
+
+let nextId = 1;
+
+export class Pool {
+  private readonly engines: EngineSlot[] = [];
+  private readonly runs = new Map<number, PendingRun>();
+  private readonly creates = new Map<number, { resolve(error: string | null): void }>();
+  private readonly fsOps = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly waiters: Array<() => void> = [];
+  private closed = false;
+  readonly size: number;
+  readonly isolation: Isolation;
+  private readonly maxQueue: number;
+  private readonly graceMs: number;
+  private readonly callTimeoutMs: number;
+  /** Sandboxes whose engine died: their state is gone. */
+  readonly lostSandboxes = new Set<number>();
+
+  constructor(options: PoolOptions = {}) {
+    this.size = options.size ?? Math.max(1, availableParallelism());
+    if (!Number.isInteger(this.size) || this.size < 1) throw new PyvisorError("pool size must be a positive integer");
+    this.isolation = options.isolation ?? "process";
+    if (this.isolation !== "process" && this.isolation !== "thread") throw new PyvisorError(`isolation must be "process" or "thread"`);
+    this.maxQueue = options.maxQueuePerEngine ?? 64;
+    this.graceMs = options.hardStopGraceMs ?? 500;
+    this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
+    for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));
+  }
+
+  private startEngine(slot: EngineSlot): EngineSlot {
+    const events: LinkEvents = {
+      message: (message) => this.onMessage(slot, message),
+      call: (runId, payload) => {
+        const run = this.runs.get(runId);
+        return run ? run.hooks.call(payload) : Promise.resolve(new Uint8Array(0));
+      },
+      exit: (reason) => this.onEngineExit(slot, reason),
+    };
+    const options = { callTimeoutMs: this.callTimeoutMs };
+    slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
+    return slot;
+  }
+
+  private onMessage(slot: EngineSlot, message: Exclude<FromEngine, { type: "call" }>): void {
+    switch (message.type) {
+      case "created":
+        this.creates.get(message.sandboxId)?.resolve(message.error);
+        this.creates.delete(message.sandboxId);
+        break;
+      case "started": {
+        const run = this.runs.get(message.runId);
+        if (run) run.timer = setTimeout(() => this.hardStop(run), run.timeoutMs + this.graceMs);
+        break;
+      }
+      case "output": {
+        const run = this.runs.get(message.runId);
+        if (!run) break;
+        (message.fd === 1 ? run.stdout : run.stderr).push(Buffer.from(message.chunk).toString("utf8"));
+        run.hooks.output(message.fd, message.chunk);
+        break;
+      }
+      case "done":
+        this.finish(message.runId, message.outcome);
+        break;
+      case "fsResult": {
+        const op = this.fsOps.get(message.opId);
+        this.fsOps.delete(message.opId);
+        if (op && message.ok) op.resolve(message.value);
+        else op?.reject(new PyvisorError(message.error ?? "file operation failed"));
+        break;
+      }
+    }
+    void slot;
+  }
+
+  private finish(runId: number, outcome: RunOutcome): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.runs.delete(runId);
+    clearTimeout(run.timer);
+    run.engine.queued--;
+    this.updateBusy(run.engine);
+    run.resolve(outcome);
+    this.waiters.shift()?.();
+  }
+
+  /** The run ignored its interrupt (or sits in one long C call): kill its engine. */
+  private hardStop(run: PendingRun): void {
+    run.hardStopped = true;
+    run.engine.link.kill();
+  }
+
+  private onEngineExit(slot: EngineSlot, reason: string): void {
+    if (!slot.alive) return;
+    slot.alive = false;
+    for (const id of slot.sandboxes) this.lostSandboxes.add(id);
+    for (const [runId, run] of [...this.runs]) {
+      if (run.engine !== slot) continue;
+      this.finish(runId, {
+        result: null, stdout: run.stdout.join(""), stderr: run.stderr.join(""),
+        stopReason: run.hardStopped ? "timeout" : null, exitCode: null,
+        trap: run.hardStopped ? null : reason, protocolError: null, trace: null,
+        stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+      });
+    }
+    for (const [id, create] of this.creates) {
+      if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);
+    }
+    if (this.closed) return;
+    // Replace the engine in place; its sandboxes are lost (their owners re-create on next use).
+    const replacement = this.startEngine(new EngineSlot());
+    this.engines[this.engines.indexOf(slot)] = replacement;
+  }
+
+  private updateBusy(slot: EngineSlot): void {
+    slot.link.setBusy(slot.queued > 0 || this.creates.size > 0);
+  }
+
+  /** Places a new sandbox on the least-loaded engine and builds it there. */
+  async create(spec: SandboxSpec): Promise<{ sandboxId: number; engine: EngineSlot }> {
+    if (this.closed) throw new PyvisorError("the pool is closed");
+    const engine = this.engines.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+    const sandboxId = nextId++;
+    engine.sandboxes.add(sandboxId);
+    const error = await new Promise<string | null>((resolve) => {
+      this.creates.set(sandboxId, { resolve });
+      engine.link.setBusy(true);
+      engine.link.send({ type: "create", sandboxId, spec });
+    });
+    this.updateBusy(engine);
+    if (error !== null) {
+      engine.sandboxes.delete(sandboxId);
+      throw new PyvisorError(`could not create the sandbox: ${error}`);
+    }
+    return { sandboxId, engine };
+  }
+
+  async run(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+    while (engine.queued >= this.maxQueue) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    const runId = nextId++;
+    const outcome = new Promise<RunOutcome>((resolve) => {
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, hardStopped: false, stdout: [], stderr: [] });
+    });
+    engine.queued++;
+    this.updateBusy(engine);
+    const onAbort = () => engine.link.cancel(runId);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    engine.link.send({ type: "run", sandboxId, runId, run: request });
+    try {
+      return await outcome;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  fs(engine: EngineSlot, sandboxId: number, op: FsOp): Promise<unknown> {
+    const opId = nextId++;
+    return new Promise((resolve, reject) => {
+      this.fsOps.set(opId, { resolve, reject });
+      engine.link.send({ type: "fs", sandboxId, opId, fs: op });
+    });
+  }
+
+  release(engine: EngineSlot, sandboxId: number): void {
+    engine.sandboxes.delete(sandboxId);
+    this.lostSandboxes.delete(sandboxId);
+    if (engine.alive) engine.link.send({ type: "dispose", sandboxId });
+  }
+
+  /** Stops every engine. Runs in flight end as crashed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const engine of this.engines) engine.link.kill();
+  }
+}
+
+let defaultPool: Pool | null = null;
+export function getDefaultPool(): Pool {
+  defaultPool ??= new Pool({ isolation: process.env.PYVISOR_ISOLATION === "thread" ? "thread" : "process" });
+  return defaultPool;
+}

@@ -1,0 +1,106 @@
+// Entry of an engine thread (a worker_thread). Hosts sandboxes and serves one
+// message at a time; a run blocks the thread, never the host's event loop.
+// Host-function calls block on the shared control block until the host
+// answers (Atomics.wait), which is what makes them synchronous for Python.
+import { parentPort, workerData } from "node:worker_threads";
+import { Interpreter, loadEngine } from "../engine/engine.js";
+import { Channel } from "../kernel/channel.js";
+import { Kernel } from "../kernel/kernel.js";
+import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
+import { ANSWER_BYTES, CONTROL, type FromEngine, type ToEngine } from "./protocol.js";
+
+interface ThreadData {
+  control: SharedArrayBuffer;
+  answers: SharedArrayBuffer;
+  /** Per-call host-function timeout: the thread stops waiting after it. */
+  callTimeoutMs: number;
+}
+
+const port = parentPort!;
+const data = workerData as ThreadData;
+const control = new Int32Array(data.control);
+const answers = new Uint8Array(data.answers);
+const post = (message: FromEngine, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+let snapshot: Uint8Array | null | undefined;
+/** One snapshot per thread: an interpreter booted once, with the stdlib core and the guest module imported. */
+function makeSnapshot(): Uint8Array | null {
+  if (snapshot !== undefined) return snapshot;
+  const engine = loadEngine();
+  const kernel = new Kernel({
+    stdlib: engine.stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
+    trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0,
+    onStdout: null, onStderr: null, cancelRequested: () => false,
+  });
+  const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), 256 * 1024 * 1024, (m) => kernel.attachMemory(m));
+  snapshot = status === 0 ? interpreter.snapshot() : null;
+  kernel.dispose();
+  return snapshot;
+}
+
+const services: ThreadServices = {
+  call(runId, payload) {
+    Atomics.store(control, CONTROL.ANSWER_READY, 0);
+    post({ type: "call", runId, payload });
+    const waited = Atomics.wait(control, CONTROL.ANSWER_READY, 0, data.callTimeoutMs + 1000);
+    if (waited === "timed-out") throw new Error("host function answer timed out");
+    const length = Atomics.load(control, CONTROL.ANSWER_LENGTH);
+    if (length < 0 || length > ANSWER_BYTES) throw new Error("bad host answer length");
+    return answers.slice(0, length);
+  },
+  output(runId, fd, chunk) {
+    post({ type: "output", runId, fd, chunk });
+  },
+  cancelRequested(runId) {
+    return Atomics.load(control, CONTROL.CANCEL) === runId;
+  },
+  snapshot: makeSnapshot,
+};
+
+const sandboxes = new Map<number, GuestSandbox>();
+
+port.on("message", (message: ToEngine) => {
+  switch (message.type) {
+    case "create": {
+      try {
+        sandboxes.set(message.sandboxId, new GuestSandbox(message.spec, services));
+        post({ type: "created", sandboxId: message.sandboxId, error: null });
+      } catch (error) {
+        post({ type: "created", sandboxId: message.sandboxId, error: error instanceof Error ? error.message : String(error) });
+      }
+      break;
+    }
+    case "run": {
+      const sandbox = sandboxes.get(message.sandboxId);
+      post({ type: "started", runId: message.runId });
+      if (sandbox === undefined) {
+        post({ type: "done", runId: message.runId, outcome: lostOutcome("the sandbox does not exist in this worker") });
+        break;
+      }
+      post({ type: "done", runId: message.runId, outcome: sandbox.run(message.runId, message.run) });
+      break;
+    }
+    case "fs": {
+      const sandbox = sandboxes.get(message.sandboxId);
+      try {
+        if (sandbox === undefined) throw new Error("the sandbox does not exist in this worker");
+        post({ type: "fsResult", opId: message.opId, ok: true, value: sandbox.fs(message.fs), error: null });
+      } catch (error) {
+        post({ type: "fsResult", opId: message.opId, ok: false, value: null, error: describeFsError(error) });
+      }
+      break;
+    }
+    case "dispose": {
+      sandboxes.get(message.sandboxId)?.dispose();
+      sandboxes.delete(message.sandboxId);
+      break;
+    }
+  }
+});
+
+function lostOutcome(trap: string) {
+  return {
+    result: null, stdout: "", stderr: "", stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
+    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+  };
+}

@@ -1,0 +1,180 @@
+// One sandbox inside an engine thread: its kernel, channel and interpreter.
+// A run is synchronous here; the thread is blocked until the guest returns,
+// is interrupted by the tick hook, or the host terminates the thread.
+import { Channel } from "../kernel/channel.js";
+import { Kernel, ProcExit } from "../kernel/kernel.js";
+import { Interpreter, loadEngine } from "../engine/engine.js";
+import { Errno } from "../shared/wasi.js";
+import { VfsError, type FileNode } from "../vfs/node.js";
+import { resolve } from "../vfs/resolve.js";
+import { mkdirs, writeFile } from "../vfs/tree.js";
+import type { FsOp, RunOutcome, RunRequest, SandboxSpec } from "./protocol.js";
+import { ERRNO_NAMES } from "../shared/wasi.js";
+import { encodeValue } from "../shared/codec.js";
+
+export interface ThreadServices {
+  /** Blocks until the host answers a host-function call; returns the answer payload. */
+  call(runId: number, payload: Uint8Array): Uint8Array;
+  output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
+  cancelRequested(runId: number): boolean;
+  /** The per-thread snapshot of an initialized interpreter, made on first use. */
+  snapshot(): Uint8Array | null;
+}
+
+export class GuestSandbox {
+  private readonly kernel: Kernel;
+  private readonly channel = new Channel();
+  private interpreter: Interpreter | null = null;
+  private currentRunId = 0;
+  private fresh = true;
+
+  constructor(private readonly spec: SandboxSpec, private readonly services: ThreadServices) {
+    const engine = loadEngine();
+    this.kernel = new Kernel({
+      stdlib: engine.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
+      policy: spec.policy, trace: spec.trace, channel: this.channel,
+      env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
+      onStdout: spec.streamOutput ? (chunk) => services.output(this.currentRunId, 1, chunk) : null,
+      onStderr: spec.streamOutput ? (chunk) => services.output(this.currentRunId, 2, chunk) : null,
+      cancelRequested: () => services.cancelRequested(this.currentRunId),
+    });
+    this.start();
+  }
+
+  /** Boots (or restores) the interpreter; called again after a reset. */
+  private start(): void {
+    const engine = loadEngine();
+    const attach = (memory: WebAssembly.Memory) => this.kernel.attachMemory(memory);
+    const snapshot = this.spec.deterministic ? null : this.services.snapshot();
+    if (snapshot !== null) {
+      this.interpreter = Interpreter.restore(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, snapshot, attach);
+    } else {
+      const { interpreter, status } = Interpreter.boot(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, attach);
+      if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
+      this.interpreter = interpreter;
+    }
+    this.fresh = true;
+  }
+
+  run(runId: number, run: RunRequest): RunOutcome {
+    this.currentRunId = runId;
+    const k = this.kernel;
+    let result: Uint8Array | null = null;
+    let protocolError: string | null = null;
+    this.channel.handlers = {
+      call: (payload) => {
+        const before = performance.now();
+        try {
+          return this.services.call(runId, payload);
+        } finally {
+          k.hostMs += performance.now() - before;
+        }
+      },
+      done: (payload) => { result = payload.slice(); },
+      protocolError: (message) => { protocolError ??= message; },
+    };
+    this.channel.reset(this.encodeRequest(run.request));
+    const start = performance.now();
+    k.beginRun(run.stdin, {
+      wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: Infinity, outputLimitBytes: run.outputLimitBytes,
+    });
+    if (k.trace) k.trace.length = 0;
+    let exitCode: number | null = null;
+    let trap: string | null = null;
+    try {
+      this.interpreter!.run();
+    } catch (error) {
+      // The guest unwound out of the interpreter: it cannot be re-entered.
+      if (error instanceof ProcExit) exitCode = error.code;
+      else trap = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.reset();
+    }
+    this.fresh = false;
+    const end = performance.now();
+    return {
+      result, stdout: k.stdout.text(), stderr: k.stderr.text(), stopReason: k.stopReason, exitCode, trap, protocolError,
+      stats: {
+        wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
+        memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
+        stdoutBytes: Buffer.byteLength(k.stdout.text()), stderrBytes: Buffer.byteLength(k.stderr.text()),
+      },
+      trace: k.trace ? [...k.trace] : null,
+    };
+  }
+
+  /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
+  private encodeRequest(request: RunRequest["request"]): Uint8Array {
+    const { env, cwd, functions } = this.spec;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions });
+  }
+
+  private reset(): void {
+    this.interpreter = null;
+    this.kernel.resetFds();
+    try {
+      this.start();
+    } catch {
+      this.interpreter = null;
+    }
+  }
+
+  fs(op: FsOp): unknown {
+    const root = this.kernel.tree.root;
+    switch (op.op) {
+      case "read": {
+        const found = resolve(root, [root], op.path, true);
+        if (found.node === undefined) throw new VfsError(Errno.NOENT);
+        if (found.node.kind !== "file") throw new VfsError(Errno.ISDIR);
+        const handle = (found.node as FileNode).open({ read: true, write: false, truncate: false });
+        try {
+          return handle.read(0, handle.size());
+        } finally {
+          handle.close();
+        }
+      }
+      case "write":
+        writeFile(root, op.path, op.data, true);
+        return null;
+      case "mkdir":
+        mkdirs(root, op.path);
+        return null;
+      case "list": {
+        const found = resolve(root, [root], op.path, true);
+        if (found.node?.kind !== "dir") throw new VfsError(found.node === undefined ? Errno.NOENT : Errno.NOTDIR);
+        return (found.node as import("../vfs/node.js").DirNode).entries().map(([name]) => name).sort();
+      }
+      case "stat": {
+        const found = resolve(root, [root], op.path, false);
+        if (found.node === undefined) throw new VfsError(Errno.NOENT);
+        const st = found.node.stat();
+        return { kind: found.node.kind, size: Number(st.size), mtimeMs: Number(st.mtimeNs / 1_000_000n) };
+      }
+      case "remove": {
+        const found = resolve(root, [root], op.path, false);
+        if (found.node === undefined) throw new VfsError(Errno.NOENT);
+        removeTree(found.parents[found.parents.length - 1]!, found.name, op.recursive);
+        return null;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.kernel.dispose();
+    this.interpreter = null;
+  }
+}
+
+function removeTree(parent: import("../vfs/node.js").DirNode, name: string, recursive: boolean): void {
+  const node = parent.lookup(name);
+  if (node?.kind === "dir" && recursive) {
+    const dir = node as import("../vfs/node.js").DirNode;
+    for (const [child] of dir.entries()) removeTree(dir, child, true);
+  }
+  parent.remove(name, node?.kind === "dir");
+}
+
+export function describeFsError(error: unknown): string {
+  if (error instanceof VfsError) return `${ERRNO_NAMES[error.errno] ?? error.errno}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,159 @@
+// The host side of an engine: an EngineLink talks to one engine thread,
+// either directly (a worker thread in this process) or through a worker
+// process that hosts the thread (the default: a guest that crashes V8 on
+// Node 20/22 takes down only that process). Both look the same to the pool.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { ANSWER_BYTES, CONTROL, type FromEngine, type ToEngine } from "./protocol.js";
+
+export interface LinkEvents {
+  message(message: Exclude<FromEngine, { type: "call" }>): void;
+  /** A host-function call; the promise's bytes are the answer payload. */
+  call(runId: number, payload: Uint8Array): Promise<Uint8Array>;
+  /** The engine died or was killed. */
+  exit(reason: string): void;
+}
+
+export interface EngineLink {
+  send(message: ToEngine): void;
+  cancel(runId: number): void;
+  /** Hard stop: the engine and every sandbox in it are gone. */
+  kill(): void;
+  /** Lets the host process exit while the engine idles. */
+  setBusy(busy: boolean): void;
+}
+
+const THREAD_ENTRY = fileURLToPath(new URL("./engine-thread.js", import.meta.url));
+const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
+
+export interface LinkOptions {
+  callTimeoutMs: number;
+  /** V8 flags for the engine (e.g. a larger stack). */
+  execArgv?: string[];
+}
+
+/** An engine thread in this process. */
+export class ThreadLink implements EngineLink {
+  private readonly worker: Worker;
+  private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL.SLOTS * 4));
+  private readonly answers = new Uint8Array(new SharedArrayBuffer(ANSWER_BYTES));
+  private dead = false;
+
+  constructor(private readonly events: LinkEvents, options: LinkOptions) {
+    this.worker = new Worker(THREAD_ENTRY, {
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs },
+      execArgv: options.execArgv ?? [],
+      resourceLimits: { stackSizeMb: 4 },
+    });
+    this.worker.on("message", (message: FromEngine) => {
+      if (message.type === "call") void this.answer(message.runId, message.payload);
+      else events.message(message);
+    });
+    this.worker.on("error", (error) => this.died(`engine thread error: ${error.message}`));
+    this.worker.on("exit", (code) => this.died(`engine thread exited (${code})`));
+    this.worker.unref();
+  }
+
+  private async answer(runId: number, payload: Uint8Array): Promise<void> {
+    let answer: Uint8Array;
+    try {
+      answer = await this.events.call(runId, payload);
+    } catch {
+      answer = new Uint8Array(0);
+    }
+    if (answer.length > ANSWER_BYTES) answer = new Uint8Array(0);
+    this.answers.set(answer);
+    Atomics.store(this.control, CONTROL.ANSWER_LENGTH, answer.length);
+    Atomics.store(this.control, CONTROL.ANSWER_READY, 1);
+    Atomics.notify(this.control, CONTROL.ANSWER_READY);
+  }
+
+  private died(reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.events.exit(reason);
+  }
+
+  send(message: ToEngine): void {
+    if (!this.dead) this.worker.postMessage(message);
+  }
+  cancel(runId: number): void {
+    Atomics.store(this.control, CONTROL.CANCEL, runId);
+  }
+  kill(): void {
+    void this.worker.terminate();
+  }
+  setBusy(busy: boolean): void {
+    if (busy) this.worker.ref();
+    else this.worker.unref();
+  }
+}
+
+/** Messages between the pool and a worker process (it relays to its engine thread). */
+export type ToProcess = { type: "engine"; message: ToEngine } | { type: "cancel"; runId: number } | { type: "answer"; callId: number; payload: Uint8Array };
+export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; payload: Uint8Array } | { type: "exit"; reason: string };
+
+/** An engine thread inside a worker process of its own. */
+export class ProcessLink implements EngineLink {
+  private readonly child: ChildProcess;
+  private dead = false;
+
+  constructor(private readonly events: LinkEvents, options: LinkOptions) {
+    this.child = fork(PROCESS_ENTRY, [JSON.stringify({ callTimeoutMs: options.callTimeoutMs })], {
+      serialization: "advanced",
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+      execArgv: options.execArgv ?? [],
+      env: {}, // the worker needs nothing from the host's environment
+    });
+    let stderr = "";
+    this.child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    this.child.on("message", (message: FromProcess) => {
+      if (message.type === "engine") events.message(message.message);
+      else if (message.type === "call") void this.answer(message.callId, message.runId, message.payload);
+      else if (message.type === "exit") this.died(message.reason);
+    });
+    this.child.on("exit", (code, signal) => this.died(`worker process died (${signal ?? `exit ${code}`})${stderr ? `: ${stderr.trim().split("\n").slice(-3).join(" | ")}` : ""}`));
+    this.child.on("error", (error) => this.died(`worker process error: ${error.message}`));
+    this.setBusy(false);
+  }
+
+  private async answer(callId: number, runId: number, payload: Uint8Array): Promise<void> {
+    let answer: Uint8Array;
+    try {
+      answer = await this.events.call(runId, payload);
+    } catch {
+      answer = new Uint8Array(0);
+    }
+    this.post({ type: "answer", callId, payload: answer });
+  }
+
+  private post(message: ToProcess): void {
+    if (!this.dead && this.child.connected) this.child.send(message);
+  }
+
+  private died(reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.events.exit(reason);
+  }
+
+  send(message: ToEngine): void {
+    this.post({ type: "engine", message });
+  }
+  cancel(runId: number): void {
+    this.post({ type: "cancel", runId });
+  }
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+  setBusy(busy: boolean): void {
+    const handles = [this.child, this.child.channel, this.child.stderr] as Array<{ ref?(): void; unref?(): void } | null | undefined>;
+    for (const handle of handles) {
+      if (busy) handle?.ref?.();
+      else handle?.unref?.();
+    }
+  }
+}

@@ -1,0 +1,34 @@
+// Entry of a worker process: hosts one engine thread and relays messages
+// between it and the pool over IPC. If a guest crashes V8 (Node 20/22), this
+// process dies and the pool replaces it; the host process is untouched.
+import { ThreadLink, type FromProcess, type ToProcess } from "./links.js";
+
+const { callTimeoutMs } = JSON.parse(process.argv[2] ?? "{}") as { callTimeoutMs: number };
+const send = (message: FromProcess) => process.send!(message);
+const pendingCalls = new Map<number, (payload: Uint8Array) => void>();
+let nextCallId = 1;
+
+const link = new ThreadLink({
+  message: (message) => send({ type: "engine", message }),
+  call: (runId, payload) => new Promise<Uint8Array>((resolve) => {
+    const callId = nextCallId++;
+    pendingCalls.set(callId, resolve);
+    send({ type: "call", callId, runId, payload });
+  }),
+  exit: (reason) => {
+    send({ type: "exit", reason });
+    process.exit(1);
+  },
+}, { callTimeoutMs });
+link.setBusy(true);
+
+process.on("message", (message: ToProcess) => {
+  if (message.type === "engine") link.send(message.message);
+  else if (message.type === "cancel") link.cancel(message.runId);
+  else if (message.type === "answer") {
+    pendingCalls.get(message.callId)?.(message.payload);
+    pendingCalls.delete(message.callId);
+  }
+});
+// The pool going away (IPC closed) ends this process.
+process.on("disconnect", () => process.exit(0));

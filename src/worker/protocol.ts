@@ -1,0 +1,105 @@
+// Messages between the host side (pool) and an engine thread. Everything here
+// is structured-clone data: specs go in, outcomes come out.
+import type { PolicySpec } from "../policy/policy.js";
+import type { MountSpec } from "../vfs/tree.js";
+import type { StopReason, TraceEntry } from "../kernel/kernel.js";
+
+/** Everything an engine thread needs to build one sandbox. */
+export interface SandboxSpec {
+  memoryLimitBytes: number;
+  mounts: MountSpec[];
+  env: Record<string, string>;
+  files: Record<string, Uint8Array>;
+  cwd: string;
+  diskQuotaBytes: number;
+  inodeQuota: number;
+  maxOpenFiles: number;
+  deterministic: boolean;
+  seed: number;
+  policy: PolicySpec;
+  trace: boolean;
+  functions: string[];
+  streamOutput: boolean;
+}
+
+/** What the guest driver runs (guest/_pyvisor.py reads these fields). */
+export interface GuestRequest {
+  kind: "code" | "file" | "module";
+  code?: string;
+  filename?: string;
+  path?: string;
+  module?: string;
+  argv: string[];
+  /** "auto": the value of a final expression is returned; "exec": plain statements. */
+  mode: "auto" | "exec";
+  /** Encoded (src/shared/codec.ts) dict of globals, checked on the host before sending. */
+  inputs: Uint8Array | null;
+  printErrors: boolean;
+}
+
+export interface RunRequest {
+  request: GuestRequest;
+  stdin: Uint8Array;
+  timeoutMs: number;
+  cpuTimeMs: number;
+  outputLimitBytes: number;
+}
+
+export interface RunOutcome {
+  /** The guest's encoded result, or null when the run ended without one. */
+  result: Uint8Array | null;
+  stdout: string;
+  stderr: string;
+  stopReason: StopReason | null;
+  /** Set when the guest exited through proc_exit or trapped: the interpreter was reset. */
+  exitCode: number | null;
+  trap: string | null;
+  protocolError: string | null;
+  stats: RunStats;
+  trace: TraceEntry[] | null;
+}
+
+export interface RunStats {
+  wallMs: number;
+  cpuMs: number;
+  hostMs: number;
+  ticks: number;
+  memoryBytes: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
+export type FsOp =
+  | { op: "read"; path: string }
+  | { op: "write"; path: string; data: Uint8Array }
+  | { op: "list"; path: string }
+  | { op: "stat"; path: string }
+  | { op: "remove"; path: string; recursive: boolean }
+  | { op: "mkdir"; path: string };
+
+export type ToEngine =
+  | { type: "create"; sandboxId: number; spec: SandboxSpec }
+  | { type: "run"; sandboxId: number; runId: number; run: RunRequest }
+  | { type: "fs"; sandboxId: number; opId: number; fs: FsOp }
+  | { type: "dispose"; sandboxId: number };
+
+export type FromEngine =
+  | { type: "created"; sandboxId: number; error: string | null }
+  | { type: "started"; runId: number }
+  | { type: "output"; runId: number; fd: 1 | 2; chunk: Uint8Array }
+  | { type: "call"; runId: number; payload: Uint8Array }
+  | { type: "done"; runId: number; outcome: RunOutcome }
+  | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null };
+
+/** Layout of the control block shared with an engine thread (Int32 slots). */
+export const CONTROL = {
+  /** runId the host asks to cancel. */
+  CANCEL: 0,
+  /** 0 while a host-function answer is pending, 1 once written. */
+  ANSWER_READY: 1,
+  /** Byte length of the answer in the data area. */
+  ANSWER_LENGTH: 2,
+  SLOTS: 4,
+} as const;
+/** Largest host-function answer; larger ones are an error for the guest. */
+export const ANSWER_BYTES = 16 * 1024 * 1024;
