@@ -16,6 +16,28 @@ from pyvisor import _channel, _codec
 
 _main = sys.modules["__main__"]
 
+# Memory set aside so that a sandbox whose memory is full can still compile
+# the next run (the user may be freeing memory) and report its MemoryError:
+# released when needed, taken again at the end of each run.
+_reserves = {"compile": None, "error": None}
+_RESERVE_BYTES = {"compile": 512 * 1024, "error": 1 << 20}
+
+
+def _release_reserve(name):
+    _reserves[name] = None
+
+
+def _restore_reserves():
+    for name, size in _RESERVE_BYTES.items():
+        if _reserves[name] is None:
+            try:
+                _reserves[name] = bytearray(size)
+            except MemoryError:
+                pass
+
+
+_restore_reserves()
+
 
 def _own_frames(tb):
     """Drops the driver's frames so tracebacks start at the user's code."""
@@ -85,6 +107,7 @@ def _refresh(request):
 
 def _serve():
     result = {"value": None, "error": None, "exitCode": 0}
+    _release_reserve("compile")
     try:
         request = _channel.receive("R")
         if request.get("fresh"):
@@ -105,7 +128,11 @@ def _serve():
         except SystemExit as exc:
             result["exitCode"] = _exit_code(exc)
         except BaseException as exc:  # the guest's own failure, reported as data
-            result["error"] = _error(exc)
+            _release_reserve("error")
+            try:
+                result["error"] = _error(exc)
+            except MemoryError:
+                result["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
             result["exitCode"] = 1
             if request.get("printErrors", True):
                 sys.stderr.write(result["error"]["traceback"])
@@ -117,4 +144,5 @@ def _serve():
         _channel.send("D", result)
     finally:
         _channel.close()
+        _restore_reserves()
     return result["exitCode"]

@@ -3,7 +3,7 @@
 // (deadlines, tick budget, cancellation). The syscalls themselves live in
 // syscalls-*.ts, one short function each; `imports()` builds the wasm import
 // object, wrapped so that nothing a guest does can throw into the host.
-import { Errno, ERRNO_NAMES, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_STREAM } from "../shared/wasi.js";
+import { Errno, ERRNO_NAMES, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_PIPE } from "../shared/wasi.js";
 import { Policy, type PolicySpec } from "../policy/policy.js";
 import { StreamDevice } from "../vfs/devices.js";
 import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
@@ -99,7 +99,7 @@ export class Kernel {
   /** fds 0-2 are the run's stdio, fd 3 the preopened root "/". */
   private openStdio(): void {
     const mount: MountContext = { id: 2, readonly: false, quota: null, now: () => this.identity.realtimeNs() };
-    const streams: Array<[number, StreamOps, bigint]> = [[0, this.stdin, RIGHTS_STREAM], [1, this.stdout, RIGHTS_STREAM], [2, this.stderr, RIGHTS_STREAM]];
+    const streams: Array<[number, StreamOps, bigint]> = [[0, this.stdin, RIGHTS_PIPE], [1, this.stdout, RIGHTS_PIPE], [2, this.stderr, RIGHTS_PIPE]];
     for (const [fd, ops, rights] of streams) {
       const node = new StreamDevice(mount, ops);
       this.fds.set(fd, { kind: "stream", node, handle: node.open(), position: 0, append: false, fdflags: 0, rightsBase: rights, rightsInheriting: 0n });

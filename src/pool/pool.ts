@@ -42,7 +42,10 @@ interface PendingRun {
 class EngineSlot {
   link!: EngineLink;
   sandboxes = new Set<number>();
+  /** Runs sent and not finished. */
   queued = 0;
+  /** Creates and file operations awaiting an answer. */
+  requests = 0;
   alive = true;
 }
 
@@ -52,7 +55,7 @@ export class Pool {
   private readonly engines: EngineSlot[] = [];
   private readonly runs = new Map<number, PendingRun>();
   private readonly creates = new Map<number, { resolve(error: string | null): void }>();
-  private readonly fsOps = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly fsOps = new Map<number, { engine: EngineSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private closed = false;
   readonly size: number;
@@ -112,6 +115,7 @@ export class Pool {
       case "fsResult": {
         const op = this.fsOps.get(message.opId);
         this.fsOps.delete(message.opId);
+        if (op) this.request(op.engine, -1);
         if (op && message.ok) op.resolve(message.value);
         else op?.reject(new PyvisorError(message.error ?? "file operation failed"));
         break;
@@ -159,8 +163,13 @@ export class Pool {
     this.engines[this.engines.indexOf(slot)] = replacement;
   }
 
+  /** An engine with work outstanding keeps the host process alive; an idle one does not. */
   private updateBusy(slot: EngineSlot): void {
-    slot.link.setBusy(slot.queued > 0 || this.creates.size > 0);
+    slot.link.setBusy(slot.queued > 0 || slot.requests > 0);
+  }
+  private request(slot: EngineSlot, delta: 1 | -1): void {
+    slot.requests += delta;
+    this.updateBusy(slot);
   }
 
   /** Places a new sandbox on the least-loaded engine and builds it there. */
@@ -169,12 +178,12 @@ export class Pool {
     const engine = this.engines.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
     const sandboxId = nextId++;
     engine.sandboxes.add(sandboxId);
+    this.request(engine, 1);
     const error = await new Promise<string | null>((resolve) => {
       this.creates.set(sandboxId, { resolve });
-      engine.link.setBusy(true);
       engine.link.send({ type: "create", sandboxId, spec });
     });
-    this.updateBusy(engine);
+    this.request(engine, -1);
     if (error !== null) {
       engine.sandboxes.delete(sandboxId);
       throw new PyvisorError(`could not create the sandbox: ${error}`);
@@ -203,7 +212,8 @@ export class Pool {
   fs(engine: EngineSlot, sandboxId: number, op: FsOp): Promise<unknown> {
     const opId = nextId++;
     return new Promise((resolve, reject) => {
-      this.fsOps.set(opId, { resolve, reject });
+      this.fsOps.set(opId, { engine, resolve, reject });
+      this.request(engine, 1);
       engine.link.send({ type: "fs", sandboxId, opId, fs: op });
     });
   }

@@ -130,13 +130,19 @@ function isStackOverflow(error: unknown): boolean {
 
 function resolveLimits(limits: Partial<CodecLimits> | undefined): CodecLimits {
   const resolved = { ...DEFAULT_CODEC_LIMITS, ...limits };
-  for (const name of ["maxDepth", "maxBytes"] as const) {
-    const value = resolved[name];
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`codec limit ${name} must be a non-negative integer, got ${String(value)}`);
-    }
-  }
+  checkLimit("maxDepth", resolved.maxDepth);
+  checkLimit("maxBytes", resolved.maxBytes);
   return resolved;
+}
+
+/**
+ * A bad limit is the host's programming error, hence a RangeError. It must be
+ * caught: with NaN, every "exceeds the limit" comparison would be false.
+ */
+function checkLimit(name: keyof CodecLimits, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`codec limit ${name} must be a non-negative integer, got ${String(value)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -163,6 +169,7 @@ export class ValueWriter {
   private pos = 0;
 
   constructor(maxBytes: number = DEFAULT_CODEC_LIMITS.maxBytes, initialCapacity = 256) {
+    checkLimit("maxBytes", maxBytes);
     this.maxBytes = maxBytes;
     this.buf = new Uint8Array(Math.min(initialCapacity, maxBytes));
     this.view = new DataView(this.buf.buffer);
@@ -233,8 +240,9 @@ export class ValueWriter {
     this.pos += data.length;
   }
 
-  /** u32 byte length + UTF-8. The caller has checked that `s` is well formed. */
+  /** u32 byte length + UTF-8. A lone surrogate is refused, never replaced by U+FFFD. */
   lengthPrefixedUtf8(s: string): void {
+    if (!isWellFormed(s)) throw new CodecError("cannot convert string with a lone surrogate");
     // UTF-8 never takes fewer bytes than UTF-16 code units: fail before encoding a huge string.
     this.checkLimit(4 + s.length);
     const worstCase = 4 + 3 * s.length;
@@ -293,6 +301,7 @@ export function writeValue(
   value: unknown,
   maxDepth: number = DEFAULT_CODEC_LIMITS.maxDepth,
 ): void {
+  checkLimit("maxDepth", maxDepth);
   const start = writer.length;
   try {
     new Encoder(writer, maxDepth).write(value, 0);
@@ -359,7 +368,6 @@ class Encoder {
   }
 
   private writeString(value: string): void {
-    if (!isWellFormed(value)) throw new CodecError("cannot convert string with a lone surrogate");
     this.w.u8(Tag.Str);
     this.w.lengthPrefixedUtf8(value);
   }
@@ -412,7 +420,6 @@ class Encoder {
     let key = "";
     try {
       for (key of keys) {
-        if (!isWellFormed(key)) throw new CodecError("cannot convert key with a lone surrogate");
         this.w.lengthPrefixedUtf8(key);
         this.write(value[key], depth);
       }
@@ -631,6 +638,7 @@ export function decodeValue(bytes: Uint8Array, limits?: Partial<CodecLimits>): u
 
 /** Reads one value at `reader.offset` and leaves the offset just past it. */
 export function readValue(reader: ValueReader, maxDepth: number = DEFAULT_CODEC_LIMITS.maxDepth): unknown {
+  checkLimit("maxDepth", maxDepth);
   try {
     return new Decoder(reader, maxDepth).read(0);
   } catch (error) {

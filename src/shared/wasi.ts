@@ -6,7 +6,7 @@ export const enum Errno {
   FBIG = 22, ILSEQ = 25, INTR = 27, INVAL = 28, IO = 29, ISDIR = 31, LOOP = 32,
   MFILE = 33, NAMETOOLONG = 37, NFILE = 41, NOENT = 44, NOMEM = 48, NOSPC = 51,
   NOSYS = 52, NOTDIR = 54, NOTEMPTY = 55, NOTSUP = 58, NOTTY = 59, OVERFLOW = 61,
-  PERM = 63, PIPE = 64, RANGE = 65, ROFS = 66, SPIPE = 67, XDEV = 72, NOTCAPABLE = 73,
+  PERM = 63, PIPE = 64, RANGE = 68, ROFS = 69, SPIPE = 70, XDEV = 75, NOTCAPABLE = 76,
 }
 
 /** Names for the trace and for messages. */
@@ -15,7 +15,7 @@ export const ERRNO_NAMES: Record<number, string> = {
   22: "EFBIG", 25: "EILSEQ", 27: "EINTR", 28: "EINVAL", 29: "EIO", 31: "EISDIR", 32: "ELOOP",
   33: "EMFILE", 37: "ENAMETOOLONG", 41: "ENFILE", 44: "ENOENT", 48: "ENOMEM", 51: "ENOSPC",
   52: "ENOSYS", 54: "ENOTDIR", 55: "ENOTEMPTY", 58: "ENOTSUP", 59: "ENOTTY", 61: "EOVERFLOW",
-  63: "EPERM", 64: "EPIPE", 65: "ERANGE", 66: "EROFS", 67: "ESPIPE", 72: "EXDEV", 73: "ENOTCAPABLE",
+  63: "EPERM", 64: "EPIPE", 68: "ERANGE", 69: "EROFS", 70: "ESPIPE", 75: "EXDEV", 76: "ENOTCAPABLE",
 };
 
 export const enum FileType {
@@ -55,6 +55,8 @@ export const RIGHTS_DIR = RIGHTS_ALL & ~(Rights.FD_READ | Rights.FD_WRITE | Righ
   Rights.FD_TELL | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE | Rights.SOCK_SHUTDOWN | Rights.SOCK_ACCEPT);
 export const RIGHTS_STREAM = Rights.FD_READ | Rights.FD_WRITE | Rights.FD_FDSTAT_SET_FLAGS |
   Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE | Rights.FD_SYNC | Rights.FD_DATASYNC;
+/** stdio of a run: like a pipe. FD_TELL makes wasi-libc's isatty() false (a tty has neither seek nor tell). */
+export const RIGHTS_PIPE = RIGHTS_STREAM | Rights.FD_TELL;
 
 /** Byte sizes of the structs the kernel reads or writes. */
 export const SIZE = { FILESTAT: 64, FDSTAT: 24, PRESTAT: 8, DIRENT: 24, IOVEC: 8, SUBSCRIPTION: 48, EVENT: 32 } as const;
