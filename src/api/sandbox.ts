@@ -144,7 +144,7 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private async executeNow(request: GuestRequest, options: RunOptions): Promise<RunResult> {
-    this.checkAlive();
+    // No alive check here: runs queued before dispose() still complete (dispose waits for them).
     let inputs: Uint8Array | null = null;
     if (options.inputs !== undefined) {
       if (options.inputs === null || typeof options.inputs !== "object" || Array.isArray(options.inputs)) throw new InvalidOptionsError("inputs must be an object of globals");

@@ -35,9 +35,13 @@
  * Map; set -> Set; datetime -> Date (sub-millisecond precision is dropped, as Date
  * cannot hold it). Duplicate keys are accepted: the last one wins.
  *
- * Paths in errors: `$`, `$.key`, `$["not an identifier"]`, `$[3]`; the members of
- * maps and sets, which have no natural path, are `$[<key 2>]`, `$[<value 2>]` and
- * `$[<item 2>]` (by position in iteration order).
+ * Errors read "<reason> at <path>", plus " (byte <offset>)" when decoding. Paths:
+ * `$`, `$.key`, `$["not an identifier"]`, `$[3]`; the members of maps and sets,
+ * which have no natural path, are `$[<key 2>]`, `$[<value 2>]` and `$[<item 2>]`
+ * (by position in iteration order).
+ *
+ * Decoding a view of memory the guest can still write (a SharedArrayBuffer) stays
+ * safe, but the value may be torn: copy the bytes first if that matters.
  *
  * Embedding: `writeValue(writer, value)` appends one encoded value to a ValueWriter
  * that may already hold (and go on to hold) other data of a larger frame;
@@ -401,11 +405,14 @@ class Encoder {
   }
 
   private writeList(value: unknown[], depth: number): void {
+    // The count is written first, so it is read once: a getter run while encoding
+    // an item must not be able to make the items disagree with it.
+    const n = value.length;
     this.w.u8(Tag.List);
-    this.w.count(value.length, 1);
+    this.w.count(n, 1);
     let i = 0;
     try {
-      for (; i < value.length; i++) this.write(value[i], depth);
+      for (; i < n; i++) this.write(value[i], depth);
     } catch (error) {
       throw nestError(error, `[${i}]`);
     }
@@ -429,8 +436,9 @@ class Encoder {
   }
 
   private writeMap(value: Map<unknown, unknown>, depth: number): void {
+    const n = value.size;
     this.w.u8(Tag.Map);
-    this.w.count(value.size, 2);
+    this.w.count(n, 2);
     let i = 0;
     let segment = "";
     try {
@@ -444,11 +452,13 @@ class Encoder {
     } catch (error) {
       throw nestError(error, segment);
     }
+    if (i !== n) throw new CodecError("Map changed while being encoded");
   }
 
   private writeSet(value: Set<unknown>, depth: number): void {
+    const n = value.size;
     this.w.u8(Tag.Set);
-    this.w.count(value.size, 1);
+    this.w.count(n, 1);
     let i = 0;
     try {
       for (const item of value) {
@@ -458,6 +468,7 @@ class Encoder {
     } catch (error) {
       throw nestError(error, `[<item ${i}>]`);
     }
+    if (i !== n) throw new CodecError("Set changed while being encoded");
   }
 }
 

@@ -1,0 +1,89 @@
+// Crash containment: a worker process that dies (here: a real SIGSEGV, the
+// V8 crash a guest can trigger on Node 20/22) gives its run a typed
+// SandboxCrashedError with the output captured so far; the pool replaces the
+// worker, other sandboxes and the host carry on.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { ErrorType, Pool, Sandbox } from "../../src/api/index.js";
+
+/** Worker processes of this test process, with their CPU use (ps itself is excluded). */
+function workers(): Array<{ pid: number; cpu: number }> {
+  const out = execFileSync("ps", ["-o", "pid=,pcpu=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+  return out.trim().split("\n").filter((line) => line.includes("process-main")).map((line) => {
+    const [pid, cpu] = line.trim().split(/\s+/);
+    return { pid: Number(pid), cpu: Number(cpu) };
+  });
+}
+const workerPids = () => workers().map((w) => w.pid);
+
+test("a worker process killed by SIGSEGV mid-run yields SandboxCrashedError and is replaced", async () => {
+  const pool = new Pool({ size: 2, isolation: "process" });
+  try {
+    const victim = await Sandbox.create({ pool });
+    const bystander = await Sandbox.create({ pool });
+    await bystander.run("kept = 'still here'");
+    const before = new Set(workerPids());
+    let printed = false;
+    const running = victim.run("print('before the crash', flush=True)\nwhile True: pass", {
+      timeout: 20_000, onStdout: () => { printed = true; },
+    });
+    while (!printed) await new Promise((r) => setTimeout(r, 10));
+    // Which worker runs the victim: the one using CPU.
+    const busy = workers().sort((a, b) => b.cpu - a.cpu)[0]!.pid;
+    process.kill(busy, "SIGSEGV");
+    const result = await running;
+    assert.equal(result.error?.type, ErrorType.Crashed);
+    assert.match(result.error!.message, /SIGSEGV/);
+    assert.equal(result.stdout, "before the crash\n");
+    // The victim is rebuilt on a replacement worker; its state is gone and it says so.
+    const again = await victim.run("1 + 1");
+    assert.equal(again.value, 2);
+    assert.equal(again.stats.reset, true);
+    // The other sandbox's state survived if it lived on the other worker; either way it answers.
+    const other = await bystander.run("globals().get('kept')");
+    assert.equal(other.error, null);
+    const after = new Set(workerPids());
+    assert.equal(after.size, 2, "the pool is back to two workers");
+    assert.ok([...after].some((pid) => !before.has(pid)), "a new worker replaced the dead one");
+    await victim.dispose();
+    await bystander.dispose();
+  } finally {
+    await pool.close();
+  }
+});
+
+test("the brief's V8-crash reproduction, run through pyvisor on this Node, leaves the host healthy", async () => {
+  const pool = new Pool({ size: 1, isolation: "process" });
+  try {
+    await using sb = await Sandbox.create({ pool });
+    const first = await sb.run("x = [None] * 9000000\nimport os\nos._exit(0)");
+    // Either the guest exits normally or its worker crashes: both are typed, never a host crash.
+    assert.ok(first.error === null || first.error.type === ErrorType.Crashed, JSON.stringify(first.error));
+    const second = await sb.run("def f(n): return f(n + 1)\ntry:\n  f(0)\nexcept RecursionError:\n  pass\nimport os\nos._exit(0)");
+    assert.ok(second.error === null || second.error.type === ErrorType.Crashed);
+    assert.equal((await sb.run("6 * 7")).value, 42);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("ten sandboxes at once: runaway ones get their typed errors, the others finish", async () => {
+  const pool = new Pool({ size: 2, isolation: "process" });
+  try {
+    const jobs = [
+      { code: "while True: pass", type: ErrorType.Timeout as string | null, options: {} },
+      { code: "x = []\nwhile True: x.append(bytearray(1 << 20))", type: "MemoryError", options: { memoryLimit: "96M" } },
+      { code: "while True: print('y' * 100)", type: ErrorType.OutputLimit, options: { outputLimit: 100_000 } },
+      ...Array.from({ length: 7 }, (_, i) => ({ code: `sum(range(${i} * 100000))`, type: null, options: {} })),
+    ];
+    const results = await Promise.all(jobs.map(async (job) => {
+      await using sb = await Sandbox.create({ pool, timeout: 1000, ...job.options });
+      return await sb.run(job.code);
+    }));
+    results.forEach((result, i) => assert.equal(result.error?.type ?? null, jobs[i]!.type, `job ${i}`));
+    results.slice(3).forEach((result, i) => assert.equal(result.value, i === 0 ? 0 : (i * 100000) * (i * 100000 - 1) / 2));
+  } finally {
+    await pool.close();
+  }
+});
