@@ -44,6 +44,11 @@ export class Channel implements StreamOps {
     this.broken = false;
   }
 
+  /** Bytes of a frame the guest started and never finished. */
+  get incompleteBytes(): number {
+    return this.pendingBytes;
+  }
+
   read(length: number): Uint8Array {
     const chunk = this.inbound.subarray(0, length);
     this.inbound = this.inbound.subarray(chunk.length);

@@ -52,7 +52,8 @@ const services: ThreadServices = {
     post({ type: "output", runId, fd, chunk });
   },
   cancelRequested(runId) {
-    return Atomics.load(control, CONTROL.CANCEL) === runId;
+    // runId 0 is "no run" (a fresh boot): the CANCEL slot starts at 0, so it must not match.
+    return runId !== 0 && Atomics.load(control, CONTROL.CANCEL) === runId;
   },
   snapshot: makeSnapshot,
 };

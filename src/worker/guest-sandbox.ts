@@ -91,6 +91,9 @@ export class GuestSandbox {
       this.reset();
     }
     this.fresh = false;
+    if (result === null && protocolError === null && this.channel.incompleteBytes > 0) {
+      protocolError = `the guest left an incomplete frame (${this.channel.incompleteBytes} bytes) on the channel`;
+    }
     const end = performance.now();
     return {
       result, stdout: k.stdout.text(), stderr: k.stderr.text(), stopReason: k.stopReason, exitCode, trap, protocolError,
