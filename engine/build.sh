@@ -213,6 +213,8 @@ rm -rf "$STAGE" && mkdir -p "$STAGE"
    .) | tar -xf - -C "$STAGE"
 cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE/"
 cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfig_vars__wasi_wasm32-wasi.json "$STAGE/" 2>/dev/null || true
+# The build machine's paths must not reach the guest (sysconfig holds compiler command lines).
+sed -i "s|$BUILD|/build|g; s|$ENGINE_DIR|/engine|g" "$STAGE"/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE"/_sysconfig_vars__wasi_wasm32-wasi.json 2>/dev/null || true
 find "$STAGE" -exec touch -h -d @1749600000 {} +
 PYTHONHASHSEED=0 "$CROSS/build/python" -m compileall -q -j "$JOBS" --invalidation-mode unchecked-hash \
   -s "$STAGE" -p /usr/local/lib/python3.13 "$STAGE" >/dev/null

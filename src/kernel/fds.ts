@@ -63,6 +63,7 @@ export class FdTable {
 
   renumber(from: number, to: number): void {
     const entry = this.get(from);
+    if (from === to) return;
     this.get(to);
     this.close(to);
     this.table.delete(from);

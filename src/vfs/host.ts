@@ -22,6 +22,8 @@ type HostNode = HostDir | HostFile | HostSymlink;
 /** Virtual inode numbers for host files, so host inode numbers never reach the guest. */
 class InodeMap {
   private readonly map = new Map<string, bigint>();
+  /** Host files and directories this sandbox created: only those are credited back to the quota. */
+  readonly created = new Set<string>();
   get(st: fs.BigIntStats): bigint {
     const key = `${st.dev}:${st.ino}`;
     let ino = this.map.get(key);
@@ -146,9 +148,30 @@ class HostFileHandle implements FileHandle {
 
 export class HostDir extends HostEntry implements DirNode {
   readonly kind = "dir";
+  constructor(mount: MountContext, hostPath: string, inodes: InodeMap, private readonly seen: fs.BigIntStats) {
+    super(mount, hostPath, inodes);
+  }
+
+  /**
+   * This object names a host directory by path. If the guest has since replaced that
+   * directory (or one above it) by a symlink, the path now leads elsewhere: refuse.
+   */
+  private verify(): void {
+    const st = host(() => fs.lstatSync(this.hostPath, { bigint: true }));
+    if (!st.isDirectory() || st.dev !== this.seen.dev || st.ino !== this.seen.ino) fail(Errno.NOENT, "the directory was moved or replaced");
+  }
+  override stat(): Stat {
+    this.verify();
+    return super.stat();
+  }
+  override setTimes(atimeNs: bigint | null, mtimeNs: bigint | null): void {
+    this.verify();
+    super.setTimes(atimeNs, mtimeNs);
+  }
 
   /** Looks up exactly one name inside this directory, without following it. */
   lookup(name: string): VNode | undefined {
+    this.verify();
     const child = path.join(this.hostPath, name);
     let st: fs.BigIntStats;
     try {
@@ -161,13 +184,14 @@ export class HostDir extends HostEntry implements DirNode {
   }
 
   private wrap(child: string, st: fs.BigIntStats): HostNode | undefined {
-    if (st.isDirectory()) return new HostDir(this.mount, child, this.inodes);
+    if (st.isDirectory()) return new HostDir(this.mount, child, this.inodes, st);
     if (st.isSymbolicLink()) return new HostSymlink(this.mount, child, this.inodes);
     if (st.isFile()) return new HostFile(this.mount, child, this.inodes, st);
     return undefined; // sockets, fifos and device files on the host are invisible
   }
 
   entries(): Array<[string, VNode]> {
+    this.verify();
     const names = host(() => fs.readdirSync(this.hostPath));
     const result: Array<[string, VNode]> = [];
     for (const name of names) {
@@ -179,9 +203,12 @@ export class HostDir extends HostEntry implements DirNode {
 
   private createWith<T>(name: string, make: (child: string) => void, wrap: (child: string) => T): T {
     assertWritable(this.mount);
+    this.verify();
     this.mount.quota?.charge(0, 1);
     const child = path.join(this.hostPath, name);
     host(() => make(child));
+    const st = host(() => fs.lstatSync(child, { bigint: true }));
+    this.inodes.created.add(`${st.dev}:${st.ino}`);
     return wrap(child);
   }
   createFile(name: string): FileNode {
@@ -189,7 +216,7 @@ export class HostDir extends HostEntry implements DirNode {
       (child) => new HostFile(this.mount, child, this.inodes, host(() => fs.lstatSync(child, { bigint: true }))));
   }
   createDir(name: string): DirNode {
-    return this.createWith(name, (child) => fs.mkdirSync(child, 0o755), (child) => new HostDir(this.mount, child, this.inodes));
+    return this.createWith(name, (child) => fs.mkdirSync(child, 0o755), (child) => new HostDir(this.mount, child, this.inodes, host(() => fs.lstatSync(child, { bigint: true }))));
   }
   createSymlink(name: string, target: string): SymlinkNode {
     // The target is stored as the guest wrote it; it is only ever resolved by our resolver.
@@ -197,25 +224,30 @@ export class HostDir extends HostEntry implements DirNode {
   }
   remove(name: string, dir: boolean): void {
     assertWritable(this.mount);
+    this.verify();
     const child = path.join(this.hostPath, name);
-    const st = host(() => fs.lstatSync(child));
+    const st = host(() => fs.lstatSync(child, { bigint: true }));
     if (dir) {
       if (!st.isDirectory()) fail(Errno.NOTDIR);
       host(() => fs.rmdirSync(child));
     } else {
       if (st.isDirectory()) fail(Errno.ISDIR);
       host(() => fs.unlinkSync(child));
-      this.mount.quota?.charge(-st.size, -1);
     }
+    // Only what this sandbox created was charged: a pre-existing host file gives no credit.
+    if ((dir || st.nlink <= 1n) && this.inodes.created.delete(`${st.dev}:${st.ino}`)) this.mount.quota?.charge(dir ? 0 : -Number(st.size), -1);
   }
   rename(name: string, toDir: DirNode, toName: string): void {
     assertWritable(this.mount);
     if (!(toDir instanceof HostDir)) fail(Errno.XDEV);
+    this.verify();
+    toDir.verify();
     host(() => fs.renameSync(path.join(this.hostPath, name), path.join(toDir.hostPath, toName)));
   }
   link(name: string, target: VNode): void {
     assertWritable(this.mount);
     if (!(target instanceof HostFile)) fail(Errno.PERM);
+    this.verify();
     host(() => fs.linkSync(target.hostPath, path.join(this.hostPath, name)));
   }
 }
@@ -224,5 +256,5 @@ export class HostDir extends HostEntry implements DirNode {
 export function hostMountRoot(mount: MountContext, hostPath: string): HostDir {
   const real = fs.realpathSync(hostPath);
   if (!fs.statSync(real).isDirectory()) throw new Error(`not a directory: ${hostPath}`);
-  return new HostDir(mount, real, new InodeMap());
+  return new HostDir(mount, real, new InodeMap(), fs.lstatSync(real, { bigint: true }));
 }

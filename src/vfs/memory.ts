@@ -72,7 +72,9 @@ export class MemFile extends MemNode implements FileNode {
     this.touch();
   }
 
-  open(): FileHandle {
+  open(flags: { read: boolean; write: boolean; truncate: boolean } = { read: true, write: true, truncate: false }): FileHandle {
+    if (flags.write || flags.truncate) assertWritable(this.mount);
+    if (flags.truncate) this.resize(0);
     return {
       read: (position, length) => this.contents().slice(position, position + length),
       write: (position, bytes) => {
@@ -185,8 +187,11 @@ export class MemDir extends MemNode implements DirNode {
 
   link(name: string, target: VNode): void {
     if (!(target instanceof MemFile || target instanceof MemSymlink)) fail(Errno.PERM, "hard links to directories are not allowed");
-    this.add(name, () => target);
+    assertWritable(this.mount);
+    if (this.children.has(name)) fail(Errno.EXIST, "file exists");
+    this.children.set(name, target);
     target.nlink++;
+    this.touch();
   }
 
   private isAncestorOf(dir: MemDir): boolean {

@@ -57,7 +57,7 @@ export function resolve(root: DirNode, start: DirNode[], path: string, followFin
     path: "/" + (name === "." ? names : [...names, name]).join("/"),
   });
   const pending = splitComponents(path).reverse(); // a stack: next component last
-  const trailingSlash = path.endsWith("/");
+  const trailingSlash = path.endsWith("/") || path.endsWith("/.");
   let expansions = 0;
 
   if (pending.length === 0) return at(stack.slice(0, -1), ".", top(stack));

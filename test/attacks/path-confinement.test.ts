@@ -1,0 +1,256 @@
+// A guest tries to reach host files outside its mounts. The host layout:
+//   <base>/secret                 the file the guest must never read
+//   <base>/data/                  mounted read-write at /data
+//     f.txt
+//     abs-link -> <base>/secret   (host symlinks made before the sandbox started)
+//     rel-link -> ../secret
+//   <base>/ro/r.txt               <base>/ro mounted read-only at /ro
+// Everything outside <base>/data must be unchanged at the end.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startGuest, type Guest } from "../helpers/engine.js";
+import { RIGHT, ROOT_FD, WASI_ERRNO, wasi } from "../helpers/wasi.js";
+
+const SECRET = "TOPSECRET-7f3a";
+let base: string;
+let data: string;
+let ro: string;
+let g: Guest;
+let hostBefore: Map<string, string>;
+
+/** Every path under `dir` except the read-write mount, with its contents (or link target). */
+function snapshotOutsideMount(dir: string): Map<string, string> {
+  const result = new Map<string, string>();
+  const walk = (current: string) => {
+    for (const name of fs.readdirSync(current)) {
+      const full = path.join(current, name);
+      if (full === data) continue;
+      const st = fs.lstatSync(full);
+      if (st.isSymbolicLink()) result.set(full, `link:${fs.readlinkSync(full)}`);
+      else if (st.isDirectory()) {
+        result.set(full, "dir");
+        walk(full);
+      } else result.set(full, `file:${fs.readFileSync(full, "utf8")}:${st.mtimeMs}`);
+    }
+  };
+  walk(dir);
+  return result;
+}
+
+before(() => {
+  base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "pyvisor-confine-")));
+  data = path.join(base, "data");
+  ro = path.join(base, "ro");
+  fs.mkdirSync(data);
+  fs.mkdirSync(ro);
+  fs.writeFileSync(path.join(base, "secret"), SECRET);
+  fs.writeFileSync(path.join(data, "f.txt"), "data-file");
+  fs.writeFileSync(path.join(ro, "r.txt"), "ro-file");
+  fs.symlinkSync(path.join(base, "secret"), path.join(data, "abs-link"));
+  fs.symlinkSync("../secret", path.join(data, "rel-link"));
+  hostBefore = snapshotOutsideMount(base);
+  g = startGuest({ mounts: [{ hostPath: data, guestPath: "/data", readonly: false }, { hostPath: ro, guestPath: "/ro", readonly: true }] });
+  g.value(`
+import os, errno
+def err(f, *args, **kwargs):
+    try:
+        f(*args, **kwargs)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, e.errno)
+    return None
+def read(path):
+    with open(path) as f:
+        return f.read()
+def tries(path):
+    """What reading \`path\` gives: its text, or the error's name."""
+    try:
+        return read(path)
+    except Exception as e:
+        return type(e).__name__
+`);
+});
+
+after(() => {
+  g.kernel.dispose();
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+describe("reading outside the mount", () => {
+  test("`..` from the mount climbs no higher than the sandbox root", () => {
+    assert.deepEqual(g.value("sorted(os.listdir('/data/../../..'))"), ["data", "dev", "home", "ro", "tmp", "usr"]);
+  });
+
+  test("`..` from the mount cannot name the host's sibling file", () => {
+    assert.equal(g.value("tries('/data/../secret')"), "FileNotFoundError");
+    assert.equal(g.value("tries('/data/../../../../secret')"), "FileNotFoundError");
+  });
+
+  test("a host symlink with an absolute host target does not reach the host file", () => {
+    assert.equal(g.value("tries('/data/abs-link')"), "FileNotFoundError");
+  });
+
+  test("a host symlink to ../secret does not leave the mount", () => {
+    assert.equal(g.value("tries('/data/rel-link')"), "FileNotFoundError");
+  });
+
+  test("a trailing slash does not turn a file or a symlink into a way out", () => {
+    assert.equal(g.value("tries('/data/f.txt/')"), "NotADirectoryError");
+    assert.equal(g.value("tries('/data/abs-link/')"), "FileNotFoundError");
+    assert.equal(g.value("tries('/data/rel-link/.')"), "FileNotFoundError");
+  });
+
+  test("a NUL byte in a path is refused by Python before it reaches the kernel", () => {
+    assert.equal(g.value("tries('/data/f.txt\\x00/../../secret')"), "ValueError");
+  });
+
+  test("a NUL byte in a path is EINVAL at the kernel", () => {
+    const w = wasi(g);
+    w.save();
+    try {
+      const len = w.putString(w.scratch, "data/f.txt\0/../../secret");
+      assert.equal(w.call("path_open", ROOT_FD, 1, w.scratch, len, 0, RIGHT.FD_READ, 0n, 0, w.scratch + 256), WASI_ERRNO.INVAL);
+    } finally {
+      w.restore();
+    }
+  });
+});
+
+describe("guest-made symlinks", () => {
+  test("a symlink to /etc points into the sandbox, where there is no /etc", () => {
+    assert.deepEqual(g.value("os.symlink('/etc', '/data/etc')\n(os.readlink('/data/etc'), tries('/data/etc/passwd'), os.path.exists('/data/etc'))"),
+      ["/etc", "FileNotFoundError", false]);
+  });
+
+  test("a symlink climbing with ../../../../ lands on the sandbox root", () => {
+    assert.deepEqual(g.value("os.symlink('../../../../', '/data/up')\nsorted(os.listdir('/data/up'))"), ["data", "dev", "home", "ro", "tmp", "usr"]);
+    assert.equal(g.value("tries('/data/up/secret')"), "FileNotFoundError");
+  });
+
+  test("writing through a symlink to an absolute path writes the sandbox path, never the host path", () => {
+    const name = `pyvisor-escape-${process.pid}`;
+    const value = g.value(`os.symlink('/tmp', '/data/tmp-link')\nwith open('/data/tmp-link/${name}', 'w') as f: f.write('x')\n(os.readlink('/data/tmp-link'), read('/tmp/${name}'))`);
+    assert.deepEqual(value, ["/tmp", "x"]);
+    assert.equal(fs.existsSync(path.join("/tmp", name)), false, "the host's /tmp must be untouched");
+  });
+
+  test("a symlink to the host path of the secret does not reach it", () => {
+    assert.equal(g.value(`os.symlink(${JSON.stringify(path.join(base, "secret"))}, '/data/host-path')\ntries('/data/host-path')`), "FileNotFoundError");
+  });
+
+  test("an open directory swapped for a symlink does not lead its fd out of the mount", () => {
+    // The guest holds a directory fd, replaces the directory with a symlink to the
+    // host directory that holds the secret, then opens names relative to the old fd.
+    const code = `
+os.mkdir('/data/swap')
+dfd = os.open('/data/swap', os.O_RDONLY | os.O_DIRECTORY)
+os.rmdir('/data/swap')
+os.symlink(${JSON.stringify(base)}, '/data/swap')
+try:
+    fd = os.open('secret', os.O_RDONLY, dir_fd=dfd)
+    r = os.read(fd, 100).decode()
+    os.close(fd)
+except OSError as e:
+    r = errno.errorcode.get(e.errno, e.errno)
+os.close(dfd)
+os.unlink('/data/swap')
+r`;
+    assert.notEqual(g.value(code), SECRET);
+  });
+
+  test("an open directory swapped for a symlink cannot create files outside the mount", () => {
+    const code = `
+os.mkdir('/data/swap2')
+dfd = os.open('/data/swap2', os.O_RDONLY | os.O_DIRECTORY)
+os.rmdir('/data/swap2')
+os.symlink(${JSON.stringify(base)}, '/data/swap2')
+r = err(os.open, 'planted', os.O_WRONLY | os.O_CREAT, dir_fd=dfd)
+os.close(dfd)
+os.unlink('/data/swap2')
+r`;
+    g.value(code);
+    assert.equal(fs.existsSync(path.join(base, "planted")), false, "a file was created outside the mount");
+  });
+});
+
+describe("host file descriptors", () => {
+  test("fd_renumber onto itself does not leave a dangling host fd that later reads another host file", () => {
+    const w = wasi(g);
+    w.save();
+    let hostFd: number | undefined;
+    try {
+      const len = w.putString(w.scratch, "data/f.txt");
+      assert.equal(w.call("path_open", ROOT_FD, 0, w.scratch, len, 0, RIGHT.FD_READ | RIGHT.FD_SEEK, 0n, 0, w.scratch + 256), 0);
+      const fd = w.u32(w.scratch + 256);
+      assert.equal(w.call("fd_renumber", fd, fd), 0);
+      // The host process opens some unrelated file: the OS hands out the lowest free fd number.
+      hostFd = fs.openSync(path.join(base, "secret"), "r");
+      w.setU32(w.scratch + 512, w.scratch + 1024);
+      w.setU32(w.scratch + 516, 64);
+      const result = w.call("fd_read", fd, w.scratch + 512, 1, w.scratch + 520);
+      const text = Buffer.from(w.get(w.scratch + 1024, result === 0 ? w.u32(w.scratch + 520) : 0)).toString();
+      assert.notEqual(text, SECRET, "the guest read a host file it never opened");
+      assert.equal(text, "data-file", "renumbering an fd onto itself must leave it as it was");
+      w.call("fd_close", fd);
+    } finally {
+      if (hostFd !== undefined) fs.closeSync(hostFd);
+      w.restore();
+    }
+  });
+});
+
+describe("the read-only mount", () => {
+  const attempts: Array<[string, string]> = [
+    ["opening a file for writing", "err(open, '/ro/r.txt', 'w')"],
+    ["opening a file for appending", "err(open, '/ro/r.txt', 'a')"],
+    ["creating a file", "err(open, '/ro/new.txt', 'w')"],
+    ["truncating a file", "err(os.truncate, '/ro/r.txt', 0)"],
+    ["deleting a file", "err(os.unlink, '/ro/r.txt')"],
+    ["renaming a file", "err(os.rename, '/ro/r.txt', '/ro/moved.txt')"],
+    ["making a directory", "err(os.mkdir, '/ro/dir')"],
+    ["making a symlink", "err(os.symlink, 'r.txt', '/ro/link')"],
+    ["changing times", "err(os.utime, '/ro/r.txt', (0, 0))"],
+  ];
+  for (const [what, code] of attempts) {
+    test(`${what} in /ro is EROFS`, () => {
+      assert.equal(g.value(code), "EROFS");
+    });
+  }
+
+  test("the read-only host file is unchanged after the attempts", () => {
+    assert.equal(fs.readFileSync(path.join(ro, "r.txt"), "utf8"), "ro-file");
+    assert.deepEqual(fs.readdirSync(ro), ["r.txt"]);
+  });
+});
+
+describe("crossing mounts", () => {
+  test("rename from /data to /tmp is EXDEV and leaves the file in place", () => {
+    assert.deepEqual(g.value("(err(os.rename, '/data/f.txt', '/tmp/f.txt'), os.path.exists('/data/f.txt'), os.path.exists('/tmp/f.txt'))"), ["EXDEV", true, false]);
+  });
+
+  test("rename from /tmp into /data is EXDEV", () => {
+    assert.equal(g.value("open('/tmp/t.txt', 'w').close()\nerr(os.rename, '/tmp/t.txt', '/data/t.txt')"), "EXDEV");
+  });
+
+  test("hard link from /data to /tmp is EXDEV", () => {
+    assert.equal(g.value("err(os.link, '/data/f.txt', '/tmp/f-link')"), "EXDEV");
+  });
+
+  test("hard link from /data into /ro is refused", () => {
+    assert.ok(["EXDEV", "EROFS"].includes(g.value("err(os.link, '/data/f.txt', '/ro/f-link')") as string));
+  });
+
+  test("rename of a host file into the read-only mount is refused", () => {
+    assert.ok(["EXDEV", "EROFS"].includes(g.value("err(os.rename, '/data/f.txt', '/ro/f.txt')") as string));
+  });
+});
+
+describe("the host afterwards", () => {
+  test("nothing outside the read-write mount changed on the host", () => {
+    const now = snapshotOutsideMount(base);
+    const changed = [...new Set([...hostBefore.keys(), ...now.keys()])].filter((key) => hostBefore.get(key) !== now.get(key));
+    assert.deepEqual(changed, []);
+  });
+});
