@@ -63,7 +63,8 @@ function keyboardInterrupt(traceback: string): string {
 export function judge(result: RunResult, options: CliOptions, kind: Program["kind"] | "console", interrupted: boolean): Verdict {
   const error = result.error;
   const verdict = (exitCode: number, traceback: string, message: string | null, exited = false): Verdict => ({ exitCode, traceback, message, exited });
-  if (interrupted && (error === null || error.type === ErrorType.Cancelled || error.type === ErrorType.Crashed)) {
+  const sigint = error?.type === ErrorType.Crashed && error.message.includes("(SIGINT)");
+  if (sigint || (interrupted && (error === null || error.type === ErrorType.Cancelled || error.type === ErrorType.Crashed))) {
     // A terminal's Ctrl-C also reaches the worker processes (same process group): a crash then is the interrupt.
     return verdict(EXIT.interrupted, keyboardInterrupt(error?.traceback ?? ""), null);
   }

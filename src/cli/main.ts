@@ -1,0 +1,241 @@
+// The `pyvisor` command: python's command line for a sandboxed interpreter.
+// `main(argv)` parses the arguments, builds one sandbox on a pool of one
+// engine, runs the program (or the console) and returns the exit status;
+// bin/pyvisor.js exits with it.
+import { appendFileSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
+import { InvalidOptionsError, Pool, Sandbox, type RunResult } from "../api/index.js";
+import type { GuestRequest } from "../worker/protocol.js";
+import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
+import { runConsole } from "./console.js";
+import { HELP, versionLine } from "./help.js";
+import { EXIT, judge, traceLines } from "./report.js";
+
+/** Where the program's file is placed in the sandbox when no --mount holds it. */
+export const GUEST_HOME = "/home/user";
+
+function usageError(message: string): number {
+  process.stderr.write(`pyvisor: ${message} (see pyvisor --help)\n`);
+  return EXIT.usage;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+function decodeSource(bytes: Buffer): string {
+  const text = bytes.toString("utf8");
+  return text.startsWith("\uFEFF") ? text.slice(1) : text;
+}
+
+async function flush(): Promise<void> {
+  await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((done) => stream.write("", () => done()))));
+}
+
+interface Prepared {
+  request: GuestRequest;
+  files: Record<string, Uint8Array>;
+  /** python's sys.path[0] for this form: '' for -c, - and the console, the working directory for -m, the script's directory for FILE. */
+  path0: string;
+}
+
+/** Sets sys.path[0] as python does for the form of the program, without binding any global. */
+export function setPath0(sandbox: Sandbox, path0: string): Promise<RunResult> {
+  return sandbox.run(`__import__('sys').path.insert(0, ${JSON.stringify(path0)})`, { filename: "<pyvisor>" });
+}
+
+/** The guest path of a host file: its place in a --mount that holds it, else /home/user/<name>. */
+function placeFile(hostPath: string, options: CliOptions): { guest: string; copy: boolean } {
+  const real = realpathSync(hostPath);
+  let best: { guest: string; depth: number } | null = null;
+  for (const mount of options.mounts) {
+    const rel = relative(realpathSync(mount.host), real);
+    if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) continue;
+    const depth = mount.host.length;
+    if (best === null || depth > best.depth) best = { guest: `${mount.guest === "/" ? "" : mount.guest}/${rel.split(sep).join("/")}`, depth };
+  }
+  if (best !== null) return { guest: best.guest, copy: false };
+  const guest = `${GUEST_HOME}/${basename(hostPath)}`;
+  const covering = options.mounts.find((m) => guest === m.guest || guest.startsWith(m.guest.endsWith("/") ? m.guest : `${m.guest}/`));
+  if (covering) throw new UsageError(`cannot place ${basename(hostPath)} at ${guest}: --mount ${covering.guest} covers it (put the file in that mounted directory instead)`);
+  return { guest, copy: true };
+}
+
+async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "piped" }, args: string[], options: CliOptions): Promise<Prepared> {
+  const mode = options.json ? "auto" : "exec";
+  const base = { inputs: null, printErrors: false } as const;
+  switch (program.kind) {
+    case "code":
+      return { request: { ...base, kind: "code", code: program.code, filename: "<string>", argv: ["-c", ...args], mode }, files: {}, path0: "" };
+    case "module":
+      return { request: { ...base, kind: "module", module: program.module, argv: [program.module, ...args], mode: "exec" }, files: {}, path0: GUEST_HOME };
+    case "stdin":
+    case "piped": {
+      const code = decodeSource(await readAll(process.stdin));
+      return { request: { ...base, kind: "code", code, filename: "<stdin>", argv: [program.kind === "stdin" ? "-" : "", ...args], mode }, files: {}, path0: "" };
+    }
+    case "file": {
+      const hostPath = resolvePath(program.path);
+      let data: Buffer;
+      try {
+        if (statSync(hostPath).isDirectory()) throw new UsageError(`can't run '${program.path}': it is a directory`);
+        data = readFileSync(hostPath);
+      } catch (error) {
+        if (error instanceof UsageError) throw error;
+        const e = error as NodeJS.ErrnoException;
+        const reason = e.code === "ENOENT" ? "[Errno 2] No such file or directory" : e.code === "EACCES" ? "[Errno 13] Permission denied" : e.message;
+        throw new UsageError(`can't open file '${program.path}': ${reason}`);
+      }
+      const { guest, copy } = placeFile(hostPath, options);
+      return {
+        request: { ...base, kind: "file", path: guest, argv: [guest, ...args], mode: "exec" },
+        files: copy ? { [guest]: data } : {},
+        path0: guest.slice(0, guest.lastIndexOf("/")) || "/",
+      };
+    }
+  }
+}
+
+/** A JSON-safe copy of a converted Python value: bytes as base64, big ints as strings, sets as lists, maps as [key, value] pairs. */
+function jsonValue(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
+  if (value instanceof Map) return [...value].map(([k, v]) => [jsonValue(k), jsonValue(v)]);
+  if (value instanceof Set) return [...value].map(jsonValue);
+  if (Array.isArray(value)) return value.map(jsonValue);
+  if (value instanceof Date) return value.toISOString();
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v)]));
+  return value;
+}
+
+function createFailure(error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof InvalidOptionsError) return usageError(message);
+  if (/engine died|failed to start|worker process/.test(message)) {
+    process.stderr.write(`pyvisor: ${message}\n`);
+    return EXIT.crashed;
+  }
+  return usageError(message);
+}
+
+async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Array, options: CliOptions, kind: Program["kind"]): Promise<number> {
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) {
+      // A second Ctrl-C: do not wait for the guest to unwind.
+      process.stderr.write("\nKeyboardInterrupt\n");
+      process.exit(EXIT.interrupted);
+    }
+    interrupted = true;
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  let result: RunResult;
+  try {
+    result = await sandbox.execute(prepared.request, {
+      stdin,
+      signal: controller.signal,
+      ...(options.json ? {} : {
+        onStdout: (chunk: string) => { process.stdout.write(chunk); },
+        // After Ctrl-C the guest's unwinding may spill noise: pyvisor prints KeyboardInterrupt itself.
+        onStderr: (chunk: string) => { if (!controller.signal.aborted) process.stderr.write(chunk); },
+      }),
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+  if (options.trace && result.trace) appendFileSync(options.trace, traceLines(result.trace));
+  const verdict = judge(result, options, kind, interrupted);
+  if (options.json) {
+    const error = result.error?.type === "ConversionError" && verdict.exitCode === 0 ? null : result.error;
+    process.stdout.write(JSON.stringify({
+      stdout: result.stdout,
+      stderr: result.stderr + verdict.traceback,
+      exitCode: verdict.exitCode,
+      error,
+      stats: result.stats,
+      value: error === null ? jsonValue(result.value ?? null) : null,
+    }) + "\n");
+  } else {
+    if (verdict.traceback) process.stderr.write(verdict.traceback);
+    if (verdict.message) process.stderr.write(`${verdict.message}\n`);
+  }
+  return verdict.exitCode;
+}
+
+/** Runs the pyvisor command with `argv` (without node and the script); returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (error) {
+    if (error instanceof UsageError) return usageError(error.message);
+    throw error;
+  }
+  if (parsed.action === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.action === "version") {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
+  const { options, program, args } = parsed;
+  const stdinIsTTY = process.stdin.isTTY === true;
+  const interactive = program.kind === "none" && stdinIsTTY;
+  if (interactive && options.json) return usageError("--json needs a program (-c, -m, FILE or -), not the console");
+
+  let prepared: Prepared | null = null;
+  let stdin: Uint8Array = new Uint8Array(0);
+  try {
+    if (options.trace) {
+      try {
+        writeFileSync(options.trace, "");
+      } catch (error) {
+        throw new UsageError(`--trace: cannot write ${options.trace}: ${(error as Error).message}`);
+      }
+    }
+    if (!interactive) {
+      prepared = await prepare(program.kind === "none" ? { kind: "piped" } : program, args, options);
+      // The program's stdin: what the caller piped in (a program read from stdin leaves none).
+      if (program.kind !== "none" && program.kind !== "stdin" && !stdinIsTTY) stdin = await readAll(process.stdin);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return usageError(error.message);
+    throw error;
+  }
+
+  const pool = new Pool({ size: 1, isolation: options.isolation });
+  try {
+    let sandbox: Sandbox;
+    try {
+      sandbox = await Sandbox.create({
+        pool,
+        memoryLimit: options.memoryBytes,
+        timeout: options.timeoutMs,
+        outputLimit: options.outputLimitBytes,
+        mounts: options.mounts,
+        env: options.env,
+        files: prepared?.files ?? {},
+        deterministic: options.deterministic,
+        trace: options.trace !== undefined,
+        ...(options.cpuTimeMs !== undefined ? { cpuTime: options.cpuTimeMs } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      });
+    } catch (error) {
+      return createFailure(error);
+    }
+    await setPath0(sandbox, prepared?.path0 ?? "");
+    const code = prepared === null
+      ? await runConsole(sandbox, options)
+      : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind);
+    await sandbox.dispose();
+    return code;
+  } finally {
+    await pool.close();
+    await flush();
+  }
+}
