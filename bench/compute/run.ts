@@ -165,7 +165,7 @@ function main(): void {
     const cold = section("cold (first run after boot)", rows, (r) => r.native.coldMs, (r) => r.pyvisor.coldMs);
     const load = median(rows.map((r) => r.pyvisor.loadMs));
     const boot = median(rows.map((r) => r.pyvisor.bootMs));
-    console.log(`  engine start-up (median of ${rows.length} processes): load ${load.toFixed(0)} ms, boot ${boot.toFixed(0)} ms\n`);
+    console.log(`  engine start-up (median over benchmarks, best of ${values.repeat} processes each): load ${load.toFixed(0)} ms, boot ${boot.toFixed(0)} ms\n`);
     summary.push(`${config.label.padEnd(Math.max(...configs.map((c) => c.label.length)))}  steady ${ratio(steady)}   cold ${ratio(cold)}   load+boot ${(load + boot).toFixed(0).padStart(5)} ms`);
   }
   console.log("== summary (geomean of pyvisor/native) ==");
