@@ -52,36 +52,115 @@ interface Exports {
   pyvisor_set_tick_interval(interval: number): void;
 }
 
+type ImportFunction = (...args: Array<number | bigint>) => number;
+type ImportTable = Record<string, Record<string, ImportFunction>>;
+
+/**
+ * The instance's imports, bound late: an interpreter can be restored ahead of
+ * demand (before its sandbox, and so its kernel, exists) and bound when a
+ * sandbox takes it. Until then every import fails with ENOSYS-like 52.
+ */
+class ImportSlot {
+  private target: ImportTable | null = null;
+
+  constructor(private readonly module: WebAssembly.Module) {}
+
+  imports(memory: WebAssembly.Memory): WebAssembly.Imports {
+    const table: Record<string, Record<string, ImportFunction>> = {};
+    for (const { module, name, kind } of WebAssembly.Module.imports(this.module)) {
+      if (kind !== "function") continue;
+      (table[module] ??= {})[name] = (...args) => {
+        const fn = this.target?.[module]?.[name];
+        return fn === undefined ? 52 : fn(...args);
+      };
+    }
+    return { ...table, env: { memory } };
+  }
+
+  bind(imports: WebAssembly.Imports): void {
+    this.target = imports as unknown as ImportTable;
+  }
+}
+
+/**
+ * An initialized interpreter's memory, kept sparse: only the pages that differ
+ * from a zero-filled memory (or that instantiation's data segments write) are
+ * copied into a new instance, so a restore touches ~7 MiB, not 20.
+ */
+export interface Snapshot {
+  byteLength: number;
+  runs: Array<{ offset: number; bytes: Uint8Array }>;
+}
+
+function nonZeroPages(bytes: Uint8Array): Set<number> {
+  const pages = new Set<number>();
+  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+  const perPage = WASM_PAGE_BYTES / 8;
+  for (let page = 0; page < bytes.byteLength / WASM_PAGE_BYTES; page++) {
+    for (let i = page * perPage; i < (page + 1) * perPage; i++) {
+      if (words[i] !== 0n) {
+        pages.add(page);
+        break;
+      }
+    }
+  }
+  return pages;
+}
+
 export class Interpreter {
   readonly memory: WebAssembly.Memory;
   private readonly exports: Exports;
+  private readonly slot: ImportSlot;
+  /** Pages instantiation itself wrote (data segments): a snapshot must cover them. */
+  private readonly instantiationPages: Set<number>;
 
-  private constructor(module: WebAssembly.Module, imports: WebAssembly.Imports, memoryLimitBytes: number, snapshot: Uint8Array | null) {
+  private constructor(module: WebAssembly.Module, memoryLimitBytes: number, initialBytes: number) {
     const maximum = Math.floor(memoryLimitBytes / WASM_PAGE_BYTES);
-    const initialBytes = Math.max(ENGINE_INITIAL_BYTES, snapshot?.length ?? 0);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / WASM_PAGE_BYTES), maximum });
-    const instance = new WebAssembly.Instance(module, { ...imports, env: { memory: this.memory } });
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(Math.max(ENGINE_INITIAL_BYTES, initialBytes) / WASM_PAGE_BYTES), maximum });
+    this.slot = new ImportSlot(module);
+    const instance = new WebAssembly.Instance(module, this.slot.imports(this.memory));
     this.exports = instance.exports as unknown as Exports;
-    if (snapshot !== null) new Uint8Array(this.memory.buffer).set(snapshot);
+    this.instantiationPages = initialBytes === 0 ? nonZeroPages(new Uint8Array(this.memory.buffer)) : new Set();
   }
 
   /** A fresh interpreter: runs CPython's start-up. Returns the init status (0 = ready). */
   static boot(module: WebAssembly.Module, imports: WebAssembly.Imports, memoryLimitBytes: number, attach: (memory: WebAssembly.Memory) => void): { interpreter: Interpreter; status: number } {
-    const interpreter = new Interpreter(module, imports, memoryLimitBytes, null);
-    attach(interpreter.memory);
+    const interpreter = new Interpreter(module, memoryLimitBytes, 0);
+    interpreter.bind(imports, attach);
     interpreter.exports._initialize();
     return { interpreter, status: interpreter.exports.pyvisor_init() };
   }
 
-  /** An interpreter restored from a snapshot of an initialized one (no start-up cost). */
-  static restore(module: WebAssembly.Module, imports: WebAssembly.Imports, memoryLimitBytes: number, snapshot: Uint8Array, attach: (memory: WebAssembly.Memory) => void): Interpreter {
-    const interpreter = new Interpreter(module, imports, memoryLimitBytes, snapshot);
-    attach(interpreter.memory);
+  /** An interpreter restored from a snapshot, not yet bound to a kernel (see `bind`). */
+  static restore(module: WebAssembly.Module, memoryLimitBytes: number, snapshot: Snapshot): Interpreter {
+    const interpreter = new Interpreter(module, memoryLimitBytes, snapshot.byteLength);
+    const memory = new Uint8Array(interpreter.memory.buffer);
+    for (const run of snapshot.runs) memory.set(run.bytes, run.offset);
     return interpreter;
   }
 
-  snapshot(): Uint8Array {
-    return new Uint8Array(this.memory.buffer).slice();
+  /** Connects the interpreter to its sandbox's kernel. */
+  bind(imports: WebAssembly.Imports, attach: (memory: WebAssembly.Memory) => void): void {
+    this.slot.bind(imports);
+    attach(this.memory);
+  }
+
+  /** The current memory as a sparse snapshot (call between runs, when nothing is on the wasm stack). */
+  snapshot(): Snapshot {
+    const bytes = new Uint8Array(this.memory.buffer);
+    const pages = nonZeroPages(bytes);
+    for (const page of this.instantiationPages) pages.add(page);
+    const ranges: Array<[number, number]> = []; // [first page, end page)
+    for (const page of [...pages].sort((a, b) => a - b)) {
+      const last = ranges[ranges.length - 1];
+      if (last !== undefined && last[1] === page) last[1] = page + 1;
+      else ranges.push([page, page + 1]);
+    }
+    const runs = ranges.map(([first, end]) => ({
+      offset: first * WASM_PAGE_BYTES,
+      bytes: bytes.slice(first * WASM_PAGE_BYTES, end * WASM_PAGE_BYTES),
+    }));
+    return { byteLength: bytes.byteLength, runs };
   }
 
   run(): number {

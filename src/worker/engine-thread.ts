@@ -3,7 +3,7 @@
 // Host-function calls block on the shared control block until the host
 // answers (Atomics.wait), which is what makes them synchronous for Python.
 import { parentPort, workerData } from "node:worker_threads";
-import { Interpreter, loadEngine } from "../engine/engine.js";
+import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
@@ -22,9 +22,9 @@ const control = new Int32Array(data.control);
 const answers = new Uint8Array(data.answers);
 const post = (message: FromEngine, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-let snapshot: Uint8Array | null | undefined;
+let snapshot: Snapshot | null | undefined;
 /** One snapshot per thread: an interpreter booted once, with the stdlib core and the guest module imported. */
-function makeSnapshot(): Uint8Array | null {
+function makeSnapshot(): Snapshot | null {
   if (snapshot !== undefined) return snapshot;
   const engine = loadEngine();
   const kernel = new Kernel({
@@ -36,6 +36,43 @@ function makeSnapshot(): Uint8Array | null {
   snapshot = status === 0 ? interpreter.snapshot() : null;
   kernel.dispose();
   return snapshot;
+}
+
+/**
+ * Interpreters restored ahead of demand, for the memory limit last asked for
+ * (a memory's maximum is fixed when it is made). Refilled when the thread is idle.
+ */
+const WARM_TARGET = 2;
+let warm: Interpreter[] = [];
+let warmLimit = 0;
+let refillScheduled = false;
+
+function restore(memoryLimitBytes: number): Interpreter | null {
+  const snap = makeSnapshot();
+  return snap === null ? null : Interpreter.restore(loadEngine().module, memoryLimitBytes, snap);
+}
+
+function scheduleRefill(): void {
+  if (refillScheduled || warmLimit === 0) return;
+  refillScheduled = true;
+  setImmediate(() => {
+    refillScheduled = false;
+    if (warm.length >= WARM_TARGET) return;
+    const interpreter = restore(warmLimit);
+    if (interpreter === null) return;
+    warm.push(interpreter);
+    scheduleRefill();
+  });
+}
+
+function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
+  if (memoryLimitBytes !== warmLimit) {
+    warm = [];
+    warmLimit = memoryLimitBytes;
+  }
+  const interpreter = warm.pop() ?? restore(memoryLimitBytes);
+  scheduleRefill();
+  return interpreter;
 }
 
 const services: ThreadServices = {
@@ -55,7 +92,7 @@ const services: ThreadServices = {
     // runId 0 is "no run" (a fresh boot): the CANCEL slot starts at 0, so it must not match.
     return runId !== 0 && Atomics.load(control, CONTROL.CANCEL) === runId;
   },
-  snapshot: makeSnapshot,
+  takeInterpreter,
 };
 
 const sandboxes = new Map<number, GuestSandbox>();

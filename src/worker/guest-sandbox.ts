@@ -17,8 +17,8 @@ export interface ThreadServices {
   call(runId: number, payload: Uint8Array): Uint8Array;
   output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
   cancelRequested(runId: number): boolean;
-  /** The per-thread snapshot of an initialized interpreter, made on first use. */
-  snapshot(): Uint8Array | null;
+  /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
+  takeInterpreter(memoryLimitBytes: number): Interpreter | null;
 }
 
 export class GuestSandbox {
@@ -42,14 +42,19 @@ export class GuestSandbox {
     this.start();
   }
 
-  /** Boots (or restores) the interpreter; called again after a reset. */
+  /**
+   * Takes a restored interpreter or, in deterministic mode (the snapshot's
+   * hash secret and start-up state are not reproducible), boots a fresh one.
+   * Called again after a reset.
+   */
   private start(): void {
-    const engine = loadEngine();
     const attach = (memory: WebAssembly.Memory) => this.kernel.attachMemory(memory);
-    const snapshot = this.spec.deterministic ? null : this.services.snapshot();
-    if (snapshot !== null) {
-      this.interpreter = Interpreter.restore(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, snapshot, attach);
+    const restored = this.spec.deterministic ? null : this.services.takeInterpreter(this.spec.memoryLimitBytes);
+    if (restored !== null) {
+      restored.bind(this.kernel.imports(), attach);
+      this.interpreter = restored;
     } else {
+      const engine = loadEngine();
       const { interpreter, status } = Interpreter.boot(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, attach);
       if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
       this.interpreter = interpreter;
