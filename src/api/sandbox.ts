@@ -43,14 +43,27 @@ const STOP_ERRORS = {
   memory: [ErrorType.Memory, "the guest ran out of memory (memoryLimit)"],
 } as const;
 
-async function readStdin(stdin: RunOptions["stdin"]): Promise<Uint8Array> {
-  if (stdin === undefined) return new Uint8Array(0);
-  if (typeof stdin === "string") return new TextEncoder().encode(stdin);
-  if (stdin instanceof Uint8Array) return stdin;
+const EMPTY = new Uint8Array(0);
+
+/** stdin as data for the run, plus a pull function when it is an async iterable (streamed as the guest reads). */
+function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() => Promise<Uint8Array>) | null } {
+  if (stdin === undefined) return { data: EMPTY, next: null };
+  if (typeof stdin === "string") return { data: new TextEncoder().encode(stdin), next: null };
+  if (stdin instanceof Uint8Array) return { data: stdin, next: null };
   if (stdin && typeof (stdin as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
-    return Buffer.concat(chunks);
+    const iterator = stdin[Symbol.asyncIterator]();
+    return {
+      data: EMPTY,
+      next: async () => {
+        for (;;) {
+          const { value, done } = await iterator.next();
+          if (done) return EMPTY;
+          const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
+          if (!(chunk instanceof Uint8Array)) throw new InvalidOptionsError("stdin chunks must be strings or Uint8Arrays");
+          if (chunk.length > 0) return chunk;
+        }
+      },
+    };
   }
   throw new InvalidOptionsError("stdin must be a string, a Uint8Array or an async iterable of them");
 }
@@ -164,9 +177,11 @@ export class Sandbox implements AsyncDisposable {
       await this.place();
       reset = true;
     }
+    const stdin = stdinSource(options.stdin);
     const run: RunRequest = {
       request: { ...request, inputs },
-      stdin: await readStdin(options.stdin),
+      stdin: stdin.data,
+      stdinStream: stdin.next !== null,
       timeoutMs: positive(options.timeout, "timeout", this.options.timeout ?? DEFAULTS.timeoutMs, false),
       cpuTimeMs: positive(options.cpuTime, "cpuTime", this.options.cpuTime ?? Infinity, false),
       outputLimitBytes: this.options.outputLimit ?? DEFAULTS.outputLimitBytes,
@@ -180,6 +195,7 @@ export class Sandbox implements AsyncDisposable {
         (fd === 1 ? options.onStdout : options.onStderr)?.(text);
       },
       call: async (payload) => encodeValue(await this.callHost(payload, ++hostCalls > maxCalls)),
+      stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
     }, options.signal);
     return this.toResult(outcome, hostCalls, reset);
   }

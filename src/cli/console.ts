@@ -10,7 +10,8 @@ import { appendFileSync } from "node:fs";
 import type { RunResult, Sandbox } from "../api/index.js";
 import type { CliOptions } from "./args.js";
 import { pythonVersion, pyvisorVersion } from "./help.js";
-import { formatSeconds, formatSize, judge, traceLines } from "./report.js";
+import { StderrGate, setupGuest } from "./guest.js";
+import { formatSeconds, formatSize, judge, traceLines, wasStopped } from "./report.js";
 
 export const PS1 = ">>> ";
 export const PS2 = "... ";
@@ -36,10 +37,11 @@ export function banner(options: CliOptions): string {
 export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<number> {
   return new Promise<number>((resolveExit) => {
     if (!options.quiet) process.stdout.write(banner(options));
+    const terminal = process.stdout.isTTY === true && process.stdin.isTTY === true;
     const rl = createInterface({
       input: process.stdin,
       output: process.stdout,
-      terminal: process.stdout.isTTY === true && process.stdin.isTTY === true,
+      terminal,
       historySize: 1000,
       removeHistoryDuplicates: true,
       prompt: PS1,
@@ -61,19 +63,25 @@ export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<numbe
     };
 
     function interrupt(): void {
+      // The terminal is in raw mode, so it does not echo ^C itself; python's terminal does.
+      if (terminal) process.stdout.write("^C");
       if (busy) {
         // Cancel the running input (the guest raises KeyboardInterrupt) and drop typed-ahead lines.
         queue.length = 0;
         running?.abort();
         return;
       }
-      // At the prompt: drop the line being edited and any unfinished block.
-      rl.write(null, { ctrl: true, name: "e" });
-      rl.write(null, { ctrl: true, name: "u" });
+      // At the prompt: leave the typed text on screen, drop it and any unfinished block.
       process.stdout.write("\nKeyboardInterrupt\n");
       buffer = [];
       rl.setPrompt(PS1);
-      rl.prompt();
+      if (terminal) {
+        // Emptying readline's line redraws it, with the prompt, on the fresh row.
+        rl.write(null, { ctrl: true, name: "e" });
+        rl.write(null, { ctrl: true, name: "u" });
+      } else {
+        rl.prompt();
+      }
     }
 
     /** Runs one line; returns once the guest has answered. */
@@ -86,6 +94,7 @@ export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<numbe
       buffer.push(line);
       const controller = new AbortController();
       running = controller;
+      const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
       let result: RunResult;
       try {
         result = await sandbox.run(CONSOLE_HELPER, {
@@ -93,15 +102,17 @@ export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<numbe
           inputs: { _pyvisor_src: buffer.join("\n") },
           signal: controller.signal,
           onStdout: (chunk) => { process.stdout.write(chunk); },
-          onStderr: (chunk) => { if (!controller.signal.aborted) process.stderr.write(chunk); },
+          onStderr: stderr.push,
         });
       } catch (error) {
+        stderr.close(false);
         buffer = [];
         process.stderr.write(`pyvisor: ${error instanceof Error ? error.message : String(error)}\n`);
         return;
       } finally {
         running = null;
       }
+      stderr.close(wasStopped(result) || controller.signal.aborted);
       if (options.trace && result.trace) appendFileSync(options.trace, traceLines(result.trace));
       if (result.error === null && result.value === true && !controller.signal.aborted) return; // the block goes on
       buffer = [];
@@ -109,7 +120,10 @@ export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<numbe
       if (verdict.exited && !controller.signal.aborted) return finish(verdict.exitCode);
       if (verdict.traceback) process.stderr.write(verdict.traceback);
       if (verdict.message) process.stderr.write(`${verdict.message}\n`);
-      if (result.stats.reset) process.stderr.write("pyvisor: the interpreter was restarted; its variables are gone\n");
+      if (result.stats.reset) {
+        process.stderr.write("pyvisor: the interpreter was restarted; its variables are gone\n");
+        await setupGuest(sandbox, "", true);
+      }
     };
 
     const pump = async (): Promise<void> => {

@@ -10,7 +10,7 @@ export const HELP = `${USAGE}
 Run Python 3.13 (CPython compiled to WebAssembly) in a sandbox: the program
 sees no host file, network, process or environment variable unless granted.
 
-Program (as with python: options stop here, the remaining args are sys.argv[1:]):
+Program (as with python: options end here; the args after it are sys.argv[1:]):
   -c cmd         run the program passed as a string (sys.argv[0] is '-c')
   -m mod         run a library module as a script (sys.argv[0] is its path)
   file           run a host file; the sandbox sees it as /home/user/<its name>
@@ -57,17 +57,18 @@ stdin: read to its end before the program starts when it is not a terminal
 Exit status: the program's own (sys.exit); 1 uncaught exception; 2 usage
 error; 124 time limit (--timeout or --cpu-time); 125 output limit; 126 the
 sandbox crashed; 130 interrupted (Ctrl-C); 137 memory limit (the program was
-stopped; a MemoryError it raises is an exception, 1).
+stopped; a MemoryError it raises is an exception, 1). With --json, the
+JSON object's exitCode is the same status.
 
 Examples:
   pyvisor -c 'import sys; print(sys.argv)' a b
   echo '{"a": [1, 2]}' | pyvisor -m json.tool
   pyvisor --memory 64M --timeout 2.5 script.py --its-own-flag
   pyvisor --mount ./data:/data --mount ./out:/out:rw --tmp /tmp/scratch job.py
-  pyvisor --deterministic --seed 7 -c 'import random, time; print(random.random(), time.time())'
+  pyvisor --seed 7 -c 'import random, time; print(random.random(), time.time())'
   pyvisor --json -c 'print("hi"); 6 * 7'
   pyvisor --trace calls.jsonl -c 'open("/etc/passwd")'
-  pyvisor                 # the interactive console (Ctrl-C interrupts, Ctrl-D leaves)
+  pyvisor                 # the console (Ctrl-C interrupts, Ctrl-D leaves)
 `;
 
 const ROOT = join(ENGINE_DIR, "..", "..");

@@ -9,7 +9,8 @@ import type { GuestRequest } from "../worker/protocol.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
 import { HELP, versionLine } from "./help.js";
-import { EXIT, judge, traceLines } from "./report.js";
+import { StderrGate, setupGuest } from "./guest.js";
+import { EXIT, judge, traceLines, wasStopped } from "./report.js";
 
 /** Where the program's file is placed in the sandbox when no --mount holds it. */
 export const GUEST_HOME = "/home/user";
@@ -41,10 +42,6 @@ interface Prepared {
   path0: string;
 }
 
-/** Sets sys.path[0] as python does for the form of the program, without binding any global. */
-export function setPath0(sandbox: Sandbox, path0: string): Promise<RunResult> {
-  return sandbox.run(`__import__('sys').path.insert(0, ${JSON.stringify(path0)})`, { filename: "<pyvisor>" });
-}
 
 /** The guest path of a host file: its place in a --mount that holds it, else /home/user/<name>. */
 function placeFile(hostPath: string, options: CliOptions): { guest: string; copy: boolean } {
@@ -133,6 +130,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
     controller.abort();
   };
   process.on("SIGINT", onSigint);
+  const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
   let result: RunResult;
   try {
     result = await sandbox.execute(prepared.request, {
@@ -140,13 +138,13 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
       signal: controller.signal,
       ...(options.json ? {} : {
         onStdout: (chunk: string) => { process.stdout.write(chunk); },
-        // After Ctrl-C the guest's unwinding may spill noise: pyvisor prints KeyboardInterrupt itself.
-        onStderr: (chunk: string) => { if (!controller.signal.aborted) process.stderr.write(chunk); },
+        onStderr: stderr.push,
       }),
     });
   } finally {
     process.off("SIGINT", onSigint);
   }
+  stderr.close(wasStopped(result) || interrupted);
   if (options.trace && result.trace) appendFileSync(options.trace, traceLines(result.trace));
   const verdict = judge(result, options, kind, interrupted);
   if (options.json) {
@@ -228,7 +226,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     } catch (error) {
       return createFailure(error);
     }
-    await setPath0(sandbox, prepared?.path0 ?? "");
+    await setupGuest(sandbox, prepared?.path0 ?? "", prepared === null);
     const code = prepared === null
       ? await runConsole(sandbox, options)
       : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind);

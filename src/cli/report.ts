@@ -52,12 +52,26 @@ export function pythonTraceback(traceback: string, kind: Program["kind"] | "cons
   return kind === "file" ? traceback.replace(RUNPY_FRAME, "") : traceback;
 }
 
-function keyboardInterrupt(traceback: string): string {
-  // A cancelled guest keeps being interrupted while it unwinds, so its own report
-  // may be mangled: use it only when it is the plain python traceback.
-  return traceback.endsWith("KeyboardInterrupt\n") && !traceback.includes("_pyvisor.py") && !traceback.includes("During handling")
-    ? traceback
-    : "KeyboardInterrupt\n";
+/**
+ * A stopped guest keeps being interrupted while it unwinds, so its own report
+ * of the stop may be mangled (the driver's or the console's frames show): use
+ * it only when it is a plain python traceback. The console shows none.
+ */
+function stopTraceback(traceback: string, kind: Program["kind"] | "console"): string {
+  if (kind === "console" || traceback.includes("/_pyvisor.py\"") || traceback.includes("During handling")) return "";
+  return pythonTraceback(traceback, kind);
+}
+
+function keyboardInterrupt(traceback: string, kind: Program["kind"] | "console"): string {
+  const clean = stopTraceback(traceback, kind);
+  return clean.endsWith("KeyboardInterrupt\n") ? clean : "KeyboardInterrupt\n";
+}
+
+/** The run was stopped by the controller (a limit, a cancel, a crash), not ended by the program. */
+export function wasStopped(result: RunResult): boolean {
+  const type = result.error?.type;
+  return type === ErrorType.Timeout || type === ErrorType.Cancelled || type === ErrorType.OutputLimit || type === ErrorType.Crashed ||
+    (type === ErrorType.Memory && result.error!.message.includes("(memoryLimit)"));
 }
 
 export function judge(result: RunResult, options: CliOptions, kind: Program["kind"] | "console", interrupted: boolean): Verdict {
@@ -66,19 +80,19 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
   const sigint = error?.type === ErrorType.Crashed && error.message.includes("(SIGINT)");
   if (sigint || (interrupted && (error === null || error.type === ErrorType.Cancelled || error.type === ErrorType.Crashed))) {
     // A terminal's Ctrl-C also reaches the worker processes (same process group): a crash then is the interrupt.
-    return verdict(EXIT.interrupted, keyboardInterrupt(error?.traceback ?? ""), null);
+    return verdict(EXIT.interrupted, keyboardInterrupt(error?.traceback ?? "", kind), null);
   }
   if (error === null) return verdict(result.exitCode, "", null, result.exitCode !== 0 || result.value === null);
   const traceback = pythonTraceback(error.traceback, kind);
   switch (error.type) {
     case ErrorType.Timeout:
       return error.message.includes("cpuTime")
-        ? verdict(EXIT.time, traceback, `pyvisor: CPU time limit of ${formatSeconds(options.cpuTimeMs ?? 0)} exceeded (raise it with --cpu-time)`)
-        : verdict(EXIT.time, traceback, `pyvisor: time limit of ${formatSeconds(options.timeoutMs)} exceeded (raise it with --timeout)`);
+        ? verdict(EXIT.time, stopTraceback(error.traceback, kind), `pyvisor: CPU time limit of ${formatSeconds(options.cpuTimeMs ?? 0)} exceeded (raise it with --cpu-time)`)
+        : verdict(EXIT.time, stopTraceback(error.traceback, kind), `pyvisor: time limit of ${formatSeconds(options.timeoutMs)} exceeded (raise it with --timeout)`);
     case ErrorType.OutputLimit:
       return verdict(EXIT.output, "", `pyvisor: output limit of ${formatSize(options.outputLimitBytes)} exceeded, the rest was cut (raise it with --output-limit)`);
     case ErrorType.Cancelled:
-      return verdict(EXIT.interrupted, keyboardInterrupt(error.traceback), null);
+      return verdict(EXIT.interrupted, keyboardInterrupt(error.traceback, kind), null);
     case ErrorType.Crashed:
     case ErrorType.Trap:
     case ErrorType.Protocol:
@@ -89,7 +103,7 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
       break;
   }
   if (error.type === ErrorType.Memory && error.message.includes("(memoryLimit)")) {
-    return verdict(EXIT.memory, traceback, `pyvisor: memory limit of ${formatSize(options.memoryBytes)} exceeded (raise it with --memory)`);
+    return verdict(EXIT.memory, stopTraceback(error.traceback, kind), `pyvisor: memory limit of ${formatSize(options.memoryBytes)} exceeded (raise it with --memory)`);
   }
   if (kind === "module" && error.type === "ImportError" && pythonTraceback(error.traceback, "file") === "Traceback (most recent call last):\n" + `ImportError: ${error.message}\n`) {
     // `python -m nosuch` prints one line, not runpy's traceback.

@@ -117,8 +117,8 @@ export class Kernel {
   }
 
   /** Prepares the kernel for one run. */
-  beginRun(stdin: Uint8Array, limits: RunLimits): void {
-    this.stdin.reset(stdin);
+  beginRun(stdin: Uint8Array, limits: RunLimits, pullStdin: (() => Uint8Array) | null = null): void {
+    this.stdin.reset(stdin, pullStdin);
     this.stdout.reset(limits.outputLimitBytes);
     this.stderr.reset(limits.outputLimitBytes);
     this.limits = limits;

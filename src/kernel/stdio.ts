@@ -48,18 +48,26 @@ export class OutputSink implements StreamOps {
   }
 }
 
+/** stdin: given whole, or pulled chunk by chunk from the host (an empty chunk is the end). */
 export class InputSource implements StreamOps {
   private data: Uint8Array = new Uint8Array(0);
   private position = 0;
+  private pull: (() => Uint8Array) | null = null;
 
-  reset(data: Uint8Array): void {
+  reset(data: Uint8Array, pull: (() => Uint8Array) | null = null): void {
     this.data = data;
     this.position = 0;
+    this.pull = pull;
   }
   available(): number {
     return this.data.length - this.position;
   }
   read(length: number): Uint8Array {
+    if (this.available() === 0 && this.pull !== null) {
+      this.data = this.pull();
+      this.position = 0;
+      if (this.data.length === 0) this.pull = null;
+    }
     const chunk = this.data.subarray(this.position, this.position + length);
     this.position += chunk.length;
     return chunk.slice();

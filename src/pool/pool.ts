@@ -25,6 +25,8 @@ export interface PoolOptions {
 export interface RunHooks {
   output(fd: 1 | 2, chunk: Uint8Array): void;
   call(payload: Uint8Array): Promise<Uint8Array>;
+  /** The next stdin chunk; empty at the end. */
+  stdin(): Promise<Uint8Array>;
 }
 
 interface PendingRun {
@@ -80,9 +82,10 @@ export class Pool {
   private startEngine(slot: EngineSlot): EngineSlot {
     const events: LinkEvents = {
       message: (message) => this.onMessage(slot, message),
-      call: (runId, payload) => {
+      call: (runId, kind, payload) => {
         const run = this.runs.get(runId);
-        return run ? run.hooks.call(payload) : Promise.resolve(new Uint8Array(0));
+        if (!run) return Promise.resolve(new Uint8Array(0));
+        return kind === "stdin" ? run.hooks.stdin() : run.hooks.call(payload);
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };

@@ -76,9 +76,9 @@ function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
 }
 
 const services: ThreadServices = {
-  call(runId, payload) {
+  call(runId, kind, payload) {
     Atomics.store(control, CONTROL.ANSWER_READY, 0);
-    post({ type: "call", runId, payload });
+    post({ type: "call", runId, kind, payload });
     const waited = Atomics.wait(control, CONTROL.ANSWER_READY, 0, data.callTimeoutMs + 1000);
     if (waited === "timed-out") throw new Error("host function answer timed out");
     const length = Atomics.load(control, CONTROL.ANSWER_LENGTH);

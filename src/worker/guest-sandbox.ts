@@ -8,13 +8,13 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import type { FsOp, RunOutcome, RunRequest, SandboxSpec } from "./protocol.js";
+import type { CallKind, FsOp, RunOutcome, RunRequest, SandboxSpec } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
 export interface ThreadServices {
-  /** Blocks until the host answers a host-function call; returns the answer payload. */
-  call(runId: number, payload: Uint8Array): Uint8Array;
+  /** Blocks until the host answers (a host-function call, or the next stdin chunk). */
+  call(runId: number, kind: CallKind, payload: Uint8Array): Uint8Array;
   output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
   cancelRequested(runId: number): boolean;
   /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
@@ -71,7 +71,7 @@ export class GuestSandbox {
       call: (payload) => {
         const before = performance.now();
         try {
-          return this.services.call(runId, payload);
+          return this.services.call(runId, "function", payload);
         } finally {
           k.hostMs += performance.now() - before;
         }
@@ -81,9 +81,17 @@ export class GuestSandbox {
     };
     this.channel.reset(this.encodeRequest(run.request));
     const start = performance.now();
+    const pullStdin = run.stdinStream ? () => {
+      const before = performance.now();
+      try {
+        return this.services.call(runId, "stdin", new Uint8Array(0));
+      } finally {
+        k.hostMs += performance.now() - before;
+      }
+    } : null;
     k.beginRun(run.stdin, {
       wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: Infinity, outputLimitBytes: run.outputLimitBytes,
-    });
+    }, pullStdin);
     if (k.trace) k.trace.length = 0;
     let exitCode: number | null = null;
     let trap: string | null = null;

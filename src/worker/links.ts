@@ -5,12 +5,12 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { ANSWER_BYTES, CONTROL, type FromEngine, type ToEngine } from "./protocol.js";
+import { ANSWER_BYTES, CONTROL, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromEngine, { type: "call" }>): void;
-  /** A host-function call; the promise's bytes are the answer payload. */
-  call(runId: number, payload: Uint8Array): Promise<Uint8Array>;
+  /** A blocking request (host-function call, stdin chunk); the promise's bytes are the answer. */
+  call(runId: number, kind: CallKind, payload: Uint8Array): Promise<Uint8Array>;
   /** The engine died or was killed. */
   exit(reason: string): void;
 }
@@ -47,7 +47,7 @@ export class ThreadLink implements EngineLink {
       resourceLimits: { stackSizeMb: 4 },
     });
     this.worker.on("message", (message: FromEngine) => {
-      if (message.type === "call") void this.answer(message.runId, message.payload);
+      if (message.type === "call") void this.answer(message.runId, message.kind, message.payload);
       else events.message(message);
     });
     this.worker.on("error", (error) => this.died(`engine thread error: ${error.message}`));
@@ -55,10 +55,10 @@ export class ThreadLink implements EngineLink {
     this.worker.unref();
   }
 
-  private async answer(runId: number, payload: Uint8Array): Promise<void> {
+  private async answer(runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     let answer: Uint8Array;
     try {
-      answer = await this.events.call(runId, payload);
+      answer = await this.events.call(runId, kind, payload);
     } catch {
       answer = new Uint8Array(0);
     }
@@ -92,7 +92,7 @@ export class ThreadLink implements EngineLink {
 
 /** Messages between the pool and a worker process (it relays to its engine thread). */
 export type ToProcess = { type: "engine"; message: ToEngine } | { type: "cancel"; runId: number } | { type: "answer"; callId: number; payload: Uint8Array };
-export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; payload: Uint8Array } | { type: "exit"; reason: string };
+export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
 
 /** An engine thread inside a worker process of its own. */
 export class ProcessLink implements EngineLink {
@@ -112,7 +112,7 @@ export class ProcessLink implements EngineLink {
     });
     this.child.on("message", (message: FromProcess) => {
       if (message.type === "engine") events.message(message.message);
-      else if (message.type === "call") void this.answer(message.callId, message.runId, message.payload);
+      else if (message.type === "call") void this.answer(message.callId, message.runId, message.kind, message.payload);
       else if (message.type === "exit") this.died(message.reason);
     });
     this.child.on("exit", (code, signal) => this.died(`worker process died (${signal ?? `exit ${code}`})${stderr ? `: ${stderr.trim().split("\n").slice(-3).join(" | ")}` : ""}`));
@@ -120,10 +120,10 @@ export class ProcessLink implements EngineLink {
     this.setBusy(false);
   }
 
-  private async answer(callId: number, runId: number, payload: Uint8Array): Promise<void> {
+  private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     let answer: Uint8Array;
     try {
-      answer = await this.events.call(runId, payload);
+      answer = await this.events.call(runId, kind, payload);
     } catch {
       answer = new Uint8Array(0);
     }

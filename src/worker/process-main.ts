@@ -10,10 +10,10 @@ let nextCallId = 1;
 
 const link = new ThreadLink({
   message: (message) => send({ type: "engine", message }),
-  call: (runId, payload) => new Promise<Uint8Array>((resolve) => {
+  call: (runId, kind, payload) => new Promise<Uint8Array>((resolve) => {
     const callId = nextCallId++;
     pendingCalls.set(callId, resolve);
-    send({ type: "call", callId, runId, payload });
+    send({ type: "call", callId, runId, kind, payload });
   }),
   exit: (reason) => {
     send({ type: "exit", reason });

@@ -40,6 +40,8 @@ export interface GuestRequest {
 export interface RunRequest {
   request: GuestRequest;
   stdin: Uint8Array;
+  /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
+  stdinStream: boolean;
   timeoutMs: number;
   cpuTimeMs: number;
   outputLimitBytes: number;
@@ -87,9 +89,12 @@ export type FromEngine =
   | { type: "created"; sandboxId: number; error: string | null }
   | { type: "started"; runId: number }
   | { type: "output"; runId: number; fd: 1 | 2; chunk: Uint8Array }
-  | { type: "call"; runId: number; payload: Uint8Array }
+  | { type: "call"; runId: number; kind: CallKind; payload: Uint8Array }
   | { type: "done"; runId: number; outcome: RunOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null };
+
+/** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
+export type CallKind = "function" | "stdin";
 
 /** Layout of the control block shared with an engine thread (Int32 slots). */
 export const CONTROL = {

@@ -1,0 +1,143 @@
+// Spawn cost, measured in one run against native python3 and Pyodide:
+//   - warm latency of a fresh sandbox + print(1) (median, p99), threads and processes
+//   - fresh sandboxes per second on all cores
+//   - memory per idle sandbox
+//   - cold CLI `pyvisor -c "print(1)"`
+//   npm run bench:spawn            (add --quick for fewer iterations)
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Pool, Sandbox, type Isolation } from "../../src/api/index.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const quick = process.argv.includes("--quick");
+const N = quick ? 50 : 300;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+async function warmLatency(isolation: Isolation): Promise<number[]> {
+  const pool = new Pool({ size: 1, isolation });
+  await (await Sandbox.create({ pool })).dispose(); // the engine makes its snapshot
+  const times: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const start = performance.now();
+    const sandbox = await Sandbox.create({ pool });
+    const result = await sandbox.run("print(1)");
+    times.push(performance.now() - start);
+    if (result.stdout !== "1\n") throw new Error(`unexpected output ${JSON.stringify(result.stdout)}`);
+    await sandbox.dispose();
+    await new Promise((resolve) => setImmediate(resolve)); // let the engine restore the next one
+  }
+  await pool.close();
+  return times;
+}
+
+async function throughput(isolation: Isolation, seconds: number): Promise<number> {
+  const size = availableParallelism();
+  const pool = new Pool({ size, isolation });
+  await Promise.all(Array.from({ length: size }, async () => (await Sandbox.create({ pool })).dispose()));
+  let done = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: size * 2 }, async () => {
+    while (performance.now() < end) {
+      const sandbox = await Sandbox.create({ pool });
+      await sandbox.run("print(1)");
+      await sandbox.dispose();
+      done++;
+    }
+  }));
+  await pool.close();
+  return done / seconds;
+}
+
+/** Resident memory added per idle sandbox (each has run print(1)), threads, in this process. */
+async function memoryPerIdleSandbox(count: number): Promise<number> {
+  const pool = new Pool({ size: 1, isolation: "thread" });
+  await (await Sandbox.create({ pool })).dispose();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const before = process.memoryUsage().rss;
+  const sandboxes: Sandbox[] = [];
+  for (let i = 0; i < count; i++) {
+    const sandbox = await Sandbox.create({ pool });
+    await sandbox.run("print(1)");
+    sandboxes.push(sandbox);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const after = process.memoryUsage().rss;
+  for (const sandbox of sandboxes) await sandbox.dispose();
+  await pool.close();
+  return (after - before) / count;
+}
+
+function timeCommand(command: string, args: string[], runs: number, env: NodeJS.ProcessEnv = process.env): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const result = spawnSync(command, args, { encoding: "utf8", env });
+    times.push(performance.now() - start);
+    if (result.status !== 0 || !result.stdout.includes("1")) throw new Error(`${command} ${args.join(" ")} failed: ${result.stderr}`);
+  }
+  return times;
+}
+
+const PYODIDE_SCRIPT = `
+const t = performance.now();
+const { loadPyodide } = await import("pyodide");
+const py = await loadPyodide();
+py.setStdout({ batched: (s) => process.stdout.write(s + "\\n") });
+py.runPython("print(1)");
+const cold = performance.now() - t;
+const warm = [];
+for (let i = 0; i < 3; i++) {
+  const s = performance.now();
+  const fresh = await loadPyodide();
+  fresh.runPython("1");
+  warm.push(performance.now() - s);
+}
+console.error(JSON.stringify({ cold, warm }));
+`;
+
+function pyodide(): { process: number; cold: number; fresh: number } | null {
+  if (!existsSync(join(ROOT, "node_modules", "pyodide"))) return null;
+  const start = performance.now();
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", PYODIDE_SCRIPT], { cwd: ROOT, encoding: "utf8" });
+  const total = performance.now() - start;
+  if (result.status !== 0) return null;
+  const { cold, warm } = JSON.parse(result.stderr.trim().split("\n").pop()!) as { cold: number; warm: number[] };
+  return { process: total, cold, fresh: median(warm) };
+}
+
+console.log(`pyvisor spawn benchmark on Node ${process.version}, ${availableParallelism()} cores, ${N} iterations\n`);
+const thread = await warmLatency("thread");
+const proc = await warmLatency("process");
+console.log(`warm fresh sandbox + print(1), threads:   median ${ms(median(thread))}, p99 ${ms(p99(thread))}`);
+console.log(`warm fresh sandbox + print(1), processes: median ${ms(median(proc))}, p99 ${ms(p99(proc))}`);
+const rateThreads = await throughput("thread", quick ? 2 : 5);
+const rateProcesses = await throughput("process", quick ? 2 : 5);
+console.log(`fresh sandboxes per second on all cores: ${rateThreads.toFixed(0)} (threads), ${rateProcesses.toFixed(0)} (processes)`);
+const perSandbox = await memoryPerIdleSandbox(quick ? 10 : 40);
+console.log(`memory per idle sandbox: ${(perSandbox / 2 ** 20).toFixed(1)} MiB`);
+
+const cliRuns = quick ? 3 : 10;
+const cli = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "-c", "print(1)"], cliRuns);
+const cliThread = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "--isolation", "thread", "-c", "print(1)"], cliRuns);
+console.log(`cold CLI pyvisor -c "print(1)": median ${ms(median(cli))} (worker process), ${ms(median(cliThread))} (--isolation thread)`);
+const native = timeCommand("python3", ["-c", "print(1)"], cliRuns);
+console.log(`native python3 -c "print(1)": median ${ms(median(native))}`);
+const nativeBuild = join(ROOT, "engine", ".build", "src", "cpython", "cross-build", "build", "python");
+const nativeSame = existsSync(nativeBuild) ? median(timeCommand(nativeBuild, ["-c", "print(1)"], cliRuns)) : null;
+if (nativeSame !== null) console.log(`native CPython 3.13.5 (same source) -c "print(1)": median ${ms(nativeSame)}`);
+const pyo = pyodide();
+if (pyo) console.log(`Pyodide: node process with loadPyodide + print(1) ${ms(pyo.process)} (load ${ms(pyo.cold)}), another loadPyodide in the same process ${ms(pyo.fresh)}`);
+else console.log("Pyodide: not installed (npm install) or failed to load");
+
+console.log("\nratios (lower is better for pyvisor):");
+console.log(`  warm fresh sandbox (threads) vs native python3 process: ${(median(thread) / median(native)).toFixed(3)}x`);
+if (pyo) console.log(`  warm fresh sandbox (threads) vs a fresh Pyodide in-process: ${(median(thread) / pyo.fresh).toFixed(4)}x`);
+console.log(`  cold CLI vs native python3: ${(median(cli) / median(native)).toFixed(2)}x`);
+if (pyo) console.log(`  cold CLI vs Pyodide cold process: ${(median(cli) / pyo.process).toFixed(2)}x`);
+console.log("\ngoals: <= 2 ms warm, >= 500 sandboxes/s, <= 16 MiB per idle sandbox, <= 150 ms cold CLI");
