@@ -224,7 +224,7 @@ step "manifest"
 node "$ENGINE_DIR/tools/write-manifest.mjs" "$DIST" \
   --cpython "$CPYTHON_VERSION" --source-sha256 "$CPYTHON_ORIG_SHA256" \
   --toolchain "$(cd "$BUILD/debs" && for d in *.deb; do printf "%s=%s\n" "$(dpkg-deb -f "$d" Package)" "$(dpkg-deb -f "$d" Version)"; done | sort | paste -sd,)" \
-  --configure "$(grep -m1 '^CONFIG_ARGS=' "$W/Makefile" | cut -d= -f2- | tr -s ' \t' ' ' | sed "s|$BUILD|<build>|g")"
+  --configure "$(grep -m1 '^CONFIG_ARGS=' "$W/Makefile" | cut -d= -f2- | tr -s ' \t' ' ' | sed "s|$BUILD|<build>|g; s|$ENGINE_DIR|<engine>|g")"
 
 ELAPSED=$(( $(date +%s) - START_TIME ))
 printf '\n\033[1mengine build done in %ss\033[0m\n' "$ELAPSED"
