@@ -1,0 +1,69 @@
+// The pyvisor command line parser on its own (no sandbox): python's rules.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseArgs, UsageError } from "../../src/cli/args.js";
+
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+  const parsed = parseArgs(argv, env);
+  assert.equal(parsed.action, "run");
+  if (parsed.action !== "run") throw new Error("unreachable");
+  return parsed;
+};
+
+test("options stop at the program; everything after is the program's", () => {
+  const p = run(["--memory", "64M", "-c", "code", "--timeout", "x", "-c"]);
+  assert.deepEqual(p.program, { kind: "code", code: "code" });
+  assert.deepEqual(p.args, ["--timeout", "x", "-c"]);
+  assert.equal(p.options.memoryBytes, 64 * 1024 * 1024);
+  assert.deepEqual(run(["script.py", "-m", "x"]).program, { kind: "file", path: "script.py" });
+  assert.deepEqual(run(["script.py", "-m", "x"]).args, ["-m", "x"]);
+  assert.deepEqual(run(["-", "a"]).program, { kind: "stdin" });
+  assert.deepEqual(run(["-", "a"]).args, ["a"]);
+  assert.deepEqual(run([]).program, { kind: "none" });
+});
+
+test("short options cluster as with python's getopt", () => {
+  assert.deepEqual(run(["-uBcprint(1)", "x"]).program, { kind: "code", code: "print(1)" });
+  assert.deepEqual(run(["-um", "json.tool"]).program, { kind: "module", module: "json.tool" });
+  assert.equal(run(["-qc", "1"]).options.quiet, true);
+  assert.deepEqual(parseArgs(["-hz"]), { action: "help" });
+  assert.deepEqual(parseArgs(["-V"]), { action: "version" });
+});
+
+test("-- makes the next argument the FILE, even '-c'", () => {
+  const p = run(["--", "-c", "y"]);
+  assert.deepEqual(p.program, { kind: "file", path: "-c" });
+  assert.deepEqual(p.args, ["y"]);
+});
+
+test("--flag=value and --flag value; limits in milliseconds and bytes", () => {
+  const p = run(["--timeout=0.25", "--cpu-time", "2", "--output-limit=1K", "--seed=9", "-c", "1"]);
+  assert.equal(p.options.timeoutMs, 250);
+  assert.equal(p.options.cpuTimeMs, 2000);
+  assert.equal(p.options.outputLimitBytes, 1024);
+  assert.equal(p.options.seed, 9);
+  assert.equal(p.options.deterministic, true, "--seed implies --deterministic");
+});
+
+test("mounts: ro by default, :rw, --tmp is a rw mount at /tmp; --env adds to the defaults", () => {
+  const p = run(["--mount", "/tmp:/data", "--mount", "/tmp:/out/:rw", "--tmp", "/tmp", "--env", "A=1=2", "-c", "1"]);
+  assert.deepEqual(p.options.mounts, [
+    { host: "/tmp", guest: "/data", readonly: true },
+    { host: "/tmp", guest: "/out", readonly: false },
+    { host: "/tmp", guest: "/tmp", readonly: false },
+  ]);
+  assert.equal(p.options.env.A, "1=2");
+  assert.equal(p.options.env.HOME, "/home/user");
+});
+
+test("isolation: --isolation, else PYVISOR_ISOLATION, else process", () => {
+  assert.equal(run(["-c", "1"]).options.isolation, "process");
+  assert.equal(run(["-c", "1"], { PYVISOR_ISOLATION: "thread" }).options.isolation, "thread");
+  assert.equal(run(["--isolation", "process", "-c", "1"], { PYVISOR_ISOLATION: "thread" }).options.isolation, "process");
+});
+
+test("mistakes are UsageErrors", () => {
+  for (const argv of [["--nope"], ["-x"], ["--memory"], ["--memory", "lots"], ["--env", "=v"], ["--timeout", "-1"], ["--mount", "/tmp:/a:rx"]]) {
+    assert.throws(() => parseArgs(argv, {}), UsageError, argv.join(" "));
+  }
+});
