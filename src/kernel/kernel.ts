@@ -25,6 +25,11 @@ export class ProcExit extends Error {
   }
 }
 
+/** Eval-breaker checks between two calls of tick() (the engine's default). */
+export const TICK_INTERVAL = 1000;
+/** Minimum time between two interrupts of a stopped run. */
+export const INTERRUPT_SPACING_MS = 100;
+
 /** Why the controller stopped a run; reported as the run's error type. */
 export type StopReason = "timeout" | "cpu" | "output" | "cancelled" | "memory";
 
@@ -79,7 +84,10 @@ export class Kernel {
   /** Time the guest spent outside its own computation (host calls, sleeps) in this run. */
   hostMs = 0;
   runStartMs = 0;
-  private lastTickMs = 0;
+  private lastInterruptMs = -Infinity;
+  private hurried = false;
+  /** Set by the owner of the interpreter: changes how often tick() is called. */
+  tickControl: { setInterval(interval: number): void } | null = null;
 
   constructor(private readonly spec: KernelSpec) {
     this.identity = new Identity(spec);
@@ -125,11 +133,19 @@ export class Kernel {
     this.stopReason = null;
     this.ticks = 0;
     this.hostMs = 0;
-    this.runStartMs = this.lastTickMs = performance.now();
+    this.runStartMs = performance.now();
+    this.lastInterruptMs = -Infinity;
   }
 
   requestStop(reason: StopReason): void {
-    if (this.stopReason === null) this.stopReason = reason;
+    if (this.stopReason !== null) return;
+    this.stopReason = reason;
+    // Stopped outside the eval loop (a sleep, a write): make the very next
+    // eval-breaker check call tick() instead of waiting out the interval.
+    if (this.tickControl !== null) {
+      this.tickControl.setInterval(1);
+      this.hurried = true;
+    }
   }
 
   /** Guest compute time of the current run so far. */
@@ -140,18 +156,31 @@ export class Kernel {
   /**
    * The `pyvisor.tick` import, called every `interval` eval-breaker checks.
    * Returns 0 to go on, 1 to raise KeyboardInterrupt, 2 to raise TimeoutError.
+   * Once stopped, the exception is raised again at most every
+   * INTERRUPT_SPACING_MS, so that the driver can report the first one in peace
+   * while a guest that swallows it is still pressed until the hard stop.
    */
   tick(interval: number): number {
     this.ticks += interval;
     const now = performance.now();
-    this.lastTickMs = now;
+    if (this.hurried) {
+      this.hurried = false;
+      this.tickControl?.setInterval(TICK_INTERVAL);
+    }
+    if (!this.checkLimits(now)) return 0;
+    if (now - this.lastInterruptMs < INTERRUPT_SPACING_MS) return 0;
+    this.lastInterruptMs = now;
+    return this.stopReason === "timeout" || this.stopReason === "cpu" ? 2 : 1;
+  }
+
+  /** Checks cancellation and the time limits; true once the run must stop. */
+  checkLimits(now = performance.now()): boolean {
     if (this.stopReason === null) {
       if (this.spec.cancelRequested()) this.requestStop("cancelled");
       else if (now >= this.limits.wallDeadlineMs) this.requestStop("timeout");
       else if (this.cpuMs(now) >= this.limits.cpuBudgetMs || this.ticks >= this.limits.tickBudget) this.requestStop("cpu");
     }
-    if (this.stopReason === null) return 0;
-    return this.stopReason === "timeout" || this.stopReason === "cpu" ? 2 : 1;
+    return this.stopReason !== null;
   }
 
   /** Time until the wall deadline, for sleeps that must not outlive it. */

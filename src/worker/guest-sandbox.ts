@@ -59,6 +59,8 @@ export class GuestSandbox {
       if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
       this.interpreter = interpreter;
     }
+    const interpreter = this.interpreter;
+    this.kernel.tickControl = { setInterval: (interval) => interpreter.setTickInterval(interval) };
     this.fresh = true;
   }
 
