@@ -32,6 +32,15 @@ __attribute__((export_name("pyvisor_init")))
 int
 pyvisor_init(void)
 {
+    // UTF-8 mode: the sandbox has no locale, and text must not depend on one.
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.utf8_mode = 1;
+    PyStatus prestatus = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(prestatus)) {
+        return report_status(prestatus);
+    }
+
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0;
