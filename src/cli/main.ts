@@ -206,7 +206,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const pool = new Pool({ size: 1, isolation: options.isolation });
+  // The CLI is a cold start every time: restore the snapshot from disk instead of booting CPython.
+  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache: true });
   try {
     let sandbox: Sandbox;
     try {

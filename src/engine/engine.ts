@@ -2,6 +2,7 @@
 // per process, and makes interpreters: an instance with its own memory, capped
 // at the sandbox's memory limit, either initialized from scratch or restored
 // from a snapshot of an initialized one.
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +19,8 @@ export const ENGINE_INITIAL_BYTES = 20 * 1024 * 1024;
 export interface Engine {
   module: WebAssembly.Module;
   stdlib: MemDir;
+  /** Identifies this engine (artifacts and guest module) for snapshot caches. */
+  key: string;
 }
 
 let engine: Engine | null = null;
@@ -39,8 +42,11 @@ function guestFiles(): Record<string, Uint8Array> {
 export function loadEngine(): Engine {
   if (engine === null) {
     const module = new WebAssembly.Module(readFileSync(join(ENGINE_DIR, "python.wasm")));
-    const stdlib = overlayDir(loadImage(join(ENGINE_DIR, "stdlib.img")), guestFiles());
-    engine = { module, stdlib };
+    const guest = guestFiles();
+    const stdlib = overlayDir(loadImage(join(ENGINE_DIR, "stdlib.img")), guest);
+    const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));
+    for (const [name, contents] of Object.entries(guest).sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(name).update(contents);
+    engine = { module, stdlib, key: hash.digest("hex").slice(0, 32) };
   }
   return engine;
 }

@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
 import type { FromEngine, FsOp, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
 import { PyvisorError } from "../shared/errors.js";
+import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 
 export type Isolation = "process" | "thread";
 
@@ -20,6 +21,13 @@ export interface PoolOptions {
   hardStopGraceMs?: number;
   /** Per host-function call timeout inside the engine. Default 30 s. */
   callTimeoutMs?: number;
+  /**
+   * Keep the initialized-interpreter snapshot on disk (true: the default
+   * directory, see defaultSnapshotCacheDir) so that new processes skip
+   * CPython's start-up. Processes that share the file share its str hash
+   * secret. Default false: one snapshot per engine.
+   */
+  snapshotCache?: boolean | string;
 }
 
 export interface RunHooks {
@@ -65,6 +73,7 @@ export class Pool {
   private readonly maxQueue: number;
   private readonly graceMs: number;
   private readonly callTimeoutMs: number;
+  private readonly snapshotCacheDir: string | null;
   /** Sandboxes whose engine died: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
@@ -76,6 +85,8 @@ export class Pool {
     this.maxQueue = options.maxQueuePerEngine ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
+    this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
+      : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
     for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));
   }
 
@@ -89,7 +100,7 @@ export class Pool {
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };
-    const options = { callTimeoutMs: this.callTimeoutMs };
+    const options = { callTimeoutMs: this.callTimeoutMs, snapshotCacheDir: this.snapshotCacheDir };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }

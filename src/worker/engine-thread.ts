@@ -4,6 +4,7 @@
 // answers (Atomics.wait), which is what makes them synchronous for Python.
 import { parentPort, workerData } from "node:worker_threads";
 import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
+import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
@@ -14,6 +15,8 @@ interface ThreadData {
   answers: SharedArrayBuffer;
   /** Per-call host-function timeout: the thread stops waiting after it. */
   callTimeoutMs: number;
+  /** Directory of the on-disk snapshot cache, or null to make a snapshot per thread. */
+  snapshotCacheDir: string | null;
 }
 
 const port = parentPort!;
@@ -27,6 +30,10 @@ let snapshot: Snapshot | null | undefined;
 function makeSnapshot(): Snapshot | null {
   if (snapshot !== undefined) return snapshot;
   const engine = loadEngine();
+  if (data.snapshotCacheDir !== null) {
+    snapshot = readCachedSnapshot(data.snapshotCacheDir, engine.key);
+    if (snapshot !== null) return snapshot;
+  }
   const kernel = new Kernel({
     stdlib: engine.stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
     trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0,
@@ -35,6 +42,7 @@ function makeSnapshot(): Snapshot | null {
   const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), 256 * 1024 * 1024, (m) => kernel.attachMemory(m));
   snapshot = status === 0 ? interpreter.snapshot() : null;
   kernel.dispose();
+  if (snapshot !== null && data.snapshotCacheDir !== null) writeCachedSnapshot(data.snapshotCacheDir, engine.key, snapshot);
   return snapshot;
 }
 

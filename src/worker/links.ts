@@ -29,6 +29,7 @@ const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url
 
 export interface LinkOptions {
   callTimeoutMs: number;
+  snapshotCacheDir: string | null;
   /** V8 flags for the engine (e.g. a larger stack). */
   execArgv?: string[];
 }
@@ -42,7 +43,7 @@ export class ThreadLink implements EngineLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
@@ -100,7 +101,7 @@ export class ProcessLink implements EngineLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = fork(PROCESS_ENTRY, [JSON.stringify({ callTimeoutMs: options.callTimeoutMs })], {
+    this.child = fork(PROCESS_ENTRY, [JSON.stringify({ callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir })], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: options.execArgv ?? [],

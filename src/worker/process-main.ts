@@ -3,7 +3,7 @@
 // process dies and the pool replaces it; the host process is untouched.
 import { ThreadLink, type FromProcess, type ToProcess } from "./links.js";
 
-const { callTimeoutMs } = JSON.parse(process.argv[2] ?? "{}") as { callTimeoutMs: number };
+const { callTimeoutMs, snapshotCacheDir } = JSON.parse(process.argv[2] ?? "{}") as { callTimeoutMs: number; snapshotCacheDir: string | null };
 const send = (message: FromProcess) => process.send!(message);
 const pendingCalls = new Map<number, (payload: Uint8Array) => void>();
 let nextCallId = 1;
@@ -19,7 +19,7 @@ const link = new ThreadLink({
     send({ type: "exit", reason });
     process.exit(1);
   },
-}, { callTimeoutMs });
+}, { callTimeoutMs, snapshotCacheDir });
 link.setBusy(true);
 
 process.on("message", (message: ToProcess) => {
