@@ -126,8 +126,10 @@ const cliRuns = quick ? 3 : 10;
 const cli = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "-c", "print(1)"], cliRuns);
 const cliThread = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "--isolation", "thread", "-c", "print(1)"], cliRuns);
 console.log(`cold CLI pyvisor -c "print(1)": median ${ms(median(cli))} (worker process), ${ms(median(cliThread))} (--isolation thread)`);
-const native = timeCommand("python3", ["-c", "print(1)"], cliRuns);
-console.log(`native python3 -c "print(1)": median ${ms(median(native))}`);
+// The machine's python3 binary itself, not a version-manager shim in front of it.
+const python3 = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+const native = timeCommand(python3, ["-c", "print(1)"], cliRuns);
+console.log(`native ${python3} -c "print(1)": median ${ms(median(native))}`);
 const nativeBuild = join(ROOT, "engine", ".build", "src", "cpython", "cross-build", "build", "python");
 const nativeSame = existsSync(nativeBuild) ? median(timeCommand(nativeBuild, ["-c", "print(1)"], cliRuns)) : null;
 if (nativeSame !== null) console.log(`native CPython 3.13.5 (same source) -c "print(1)": median ${ms(nativeSame)}`);

@@ -107,7 +107,6 @@ export class Sandbox implements AsyncDisposable {
       policy: options.policy ?? {},
       trace: options.trace === true,
       functions: Object.keys(functions),
-      streamOutput: true,
     };
     positive(options.timeout, "timeout", DEFAULTS.timeoutMs, false);
     positive(options.cpuTime, "cpuTime", Infinity, false);
@@ -182,6 +181,7 @@ export class Sandbox implements AsyncDisposable {
       request: { ...request, inputs },
       stdin: stdin.data,
       stdinStream: stdin.next !== null,
+      streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
       timeoutMs: positive(options.timeout, "timeout", this.options.timeout ?? DEFAULTS.timeoutMs, false),
       cpuTimeMs: positive(options.cpuTime, "cpuTime", this.options.cpuTime ?? Infinity, false),
       outputLimitBytes: this.options.outputLimit ?? DEFAULTS.outputLimitBytes,

@@ -145,6 +145,38 @@ export class Interpreter {
     return interpreter;
   }
 
+  /**
+   * Puts this interpreter back into the snapshot's exact state, for the next
+   * sandbox: every page that differs from the snapshot (or from zero, outside
+   * it) is rewritten, so no byte of the previous tenant survives. Only valid
+   * when the last call returned normally (the wasm stack is empty); false when
+   * the memory has grown (a fresh instance is needed then).
+   */
+  resetTo(snapshot: Snapshot): boolean {
+    if (this.memory.buffer.byteLength !== snapshot.byteLength) return false;
+    this.slot.bind({});
+    const memory = Buffer.from(this.memory.buffer);
+    const zeroPage = Buffer.alloc(WASM_PAGE_BYTES);
+    let position = 0;
+    const resetZeros = (end: number) => {
+      for (; position < end; position += WASM_PAGE_BYTES) {
+        const page = memory.subarray(position, position + WASM_PAGE_BYTES);
+        if (!page.equals(zeroPage)) page.fill(0);
+      }
+    };
+    for (const run of snapshot.runs) {
+      resetZeros(run.offset);
+      for (let offset = 0; offset < run.bytes.length; offset += WASM_PAGE_BYTES) {
+        const expected = run.bytes.subarray(offset, offset + WASM_PAGE_BYTES);
+        const page = memory.subarray(run.offset + offset, run.offset + offset + WASM_PAGE_BYTES);
+        if (!page.equals(expected)) page.set(expected);
+      }
+      position = run.offset + run.bytes.length;
+    }
+    resetZeros(snapshot.byteLength);
+    return true;
+  }
+
   /** Connects the interpreter to its sandbox's kernel. */
   bind(imports: WebAssembly.Imports, attach: (memory: WebAssembly.Memory) => void): void {
     this.slot.bind(imports);

@@ -26,7 +26,12 @@ export class GuestSandbox {
   private readonly channel = new Channel();
   private interpreter: Interpreter | null = null;
   private currentRunId = 0;
+  private streamOutput = false;
   private fresh = true;
+
+  get memoryLimitBytes(): number {
+    return this.spec.memoryLimitBytes;
+  }
 
   constructor(private readonly spec: SandboxSpec, private readonly services: ThreadServices) {
     const engine = loadEngine();
@@ -35,8 +40,8 @@ export class GuestSandbox {
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
-      onStdout: spec.streamOutput ? (chunk) => services.output(this.currentRunId, 1, chunk) : null,
-      onStderr: spec.streamOutput ? (chunk) => services.output(this.currentRunId, 2, chunk) : null,
+      onStdout: (chunk) => { if (this.streamOutput) services.output(this.currentRunId, 1, chunk); },
+      onStderr: (chunk) => { if (this.streamOutput) services.output(this.currentRunId, 2, chunk); },
       cancelRequested: () => services.cancelRequested(this.currentRunId),
     });
     this.start();
@@ -66,6 +71,7 @@ export class GuestSandbox {
 
   run(runId: number, run: RunRequest): RunOutcome {
     this.currentRunId = runId;
+    this.streamOutput = run.streamOutput;
     const k = this.kernel;
     let result: Uint8Array | null = null;
     let protocolError: string | null = null;
@@ -177,9 +183,16 @@ export class GuestSandbox {
     }
   }
 
-  dispose(): void {
+  /**
+   * Frees the sandbox and hands back its interpreter for recycling: it is
+   * between calls (every run returns or is reset), so it can be reset to the
+   * snapshot for another sandbox (Interpreter.resetTo checks the rest).
+   */
+  dispose(): Interpreter | null {
+    const interpreter = this.interpreter;
     this.kernel.dispose();
     this.interpreter = null;
+    return interpreter;
   }
 }
 

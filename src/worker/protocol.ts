@@ -19,7 +19,6 @@ export interface SandboxSpec {
   policy: PolicySpec;
   trace: boolean;
   functions: string[];
-  streamOutput: boolean;
 }
 
 /** What the guest driver runs (guest/_pyvisor.py reads these fields). */
@@ -42,6 +41,8 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
   stdinStream: boolean;
+  /** Post output chunks as they are written (the host has callbacks); otherwise output comes with the result. */
+  streamOutput: boolean;
   timeoutMs: number;
   cpuTimeMs: number;
   outputLimitBytes: number;

@@ -75,3 +75,16 @@ test("deterministic sandboxes boot fresh and repeat themselves exactly", async (
   assert.deepEqual((await a.run(code)).value, (await b.run(code)).value);
   await a.dispose(); await b.dispose();
 });
+
+test("an interpreter recycled from a disposed sandbox carries none of its state", async () => {
+  for (let round = 0; round < 4; round++) {
+    const a = await Sandbox.create({ pool });
+    await a.run("import json, sys\njson.marker = 1\nsys.modules['planted'] = json\nleft_behind = 'x' * 100000\ncounter = 41");
+    await a.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the engine resets it for the next sandbox
+    const b = await Sandbox.create({ pool });
+    const seen = await b.run("import json, sys\n(hasattr(json, 'marker'), 'planted' in sys.modules, 'left_behind' in globals(), 'counter' in globals())");
+    assert.deepEqual(seen.value, [false, false, false, false]);
+    await b.dispose();
+  }
+});
