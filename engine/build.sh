@@ -188,6 +188,7 @@ fi
 step "CPython for wasm32-wasip1 (-O3, pymalloc, zlib, sqlite3)"
 WASI_CONFIGURE_ARGS=(
   --with-pymalloc
+  ${PYVISOR_ENGINE_LTO:+--with-lto=$PYVISOR_ENGINE_LTO}
   "ZLIB_CFLAGS=-I$PREFIX/include" "ZLIB_LIBS=-L$PREFIX/lib -lz"
   "LIBSQLITE3_CFLAGS=-I$PREFIX/include" "LIBSQLITE3_LIBS=-L$PREFIX/lib -lsqlite3"
 )
