@@ -242,9 +242,8 @@ class _Encoder:
         self.room_for(5 + count * min_item_bytes)
         self.buf += _TAG_U32.pack(tag, count)
 
-    def write_sequence(self, value, depth):
-        tag = TAG_TUPLE if issubclass(type(value), tuple) else TAG_LIST
-        items = value if type(value) in (list, tuple) else list(value)  # see _resolve_subclass
+    def write_items(self, tag, items, depth, segment):
+        """A counted run of values (list, tuple, set); `segment(i)` names item i in errors."""
         self.header(tag, len(items), 1)
         index = 0
         try:
@@ -252,7 +251,12 @@ class _Encoder:
                 self.write(item, depth)
                 index += 1
         except CodecError as error:
-            raise error._nest(f"[{index}]")
+            raise error._nest(segment(index))
+
+    def write_sequence(self, value, depth):
+        tag = TAG_TUPLE if issubclass(type(value), tuple) else TAG_LIST
+        items = value if type(value) in (list, tuple) else list(value)  # see _resolve_subclass
+        self.write_items(tag, items, depth, lambda index: f"[{index}]")
 
     def write_dict(self, value, depth):
         items = list(dict.items(value))
@@ -288,14 +292,7 @@ class _Encoder:
 
     def write_set(self, value, depth):
         items = value if type(value) in (set, frozenset) else list(value)  # see _resolve_subclass
-        self.header(TAG_SET, len(items), 1)
-        index = 0
-        try:
-            for item in items:
-                self.write(item, depth)
-                index += 1
-        except CodecError as error:
-            raise error._nest(f"[<item {index}>]")
+        self.write_items(TAG_SET, items, depth, lambda index: f"[<item {index}>]")
 
 
 def _container_kind(value):

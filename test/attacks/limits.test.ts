@@ -6,19 +6,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startGuest, type Guest } from "../helpers/engine.js";
+import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { INTERRUPT_SPACING_MS } from "../../src/kernel/kernel.js";
 
 const MiB = 1024 * 1024;
 
-const ERR = `
-import os, errno
-def err(f, *args, **kwargs):
-    try:
-        f(*args, **kwargs)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, e.errno)
-    return None
+const ERR = PY_ERR + `
 def write(path, data):
     with open(path, 'wb') as f:
         f.write(data)

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startGuest, type Guest } from "../helpers/engine.js";
+import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { RIGHT, ROOT_FD, WASI_ERRNO, wasi } from "../helpers/wasi.js";
 
 const SECRET = "TOPSECRET-7f3a";
@@ -53,14 +53,7 @@ before(() => {
   fs.symlinkSync("../secret", path.join(data, "rel-link"));
   hostBefore = snapshotOutsideMount(base);
   g = startGuest({ mounts: [{ hostPath: data, guestPath: "/data", readonly: false }, { hostPath: ro, guestPath: "/ro", readonly: true }] });
-  g.value(`
-import os, errno
-def err(f, *args, **kwargs):
-    try:
-        f(*args, **kwargs)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, e.errno)
-    return None
+  g.value(PY_ERR + `
 def read(path):
     with open(path) as f:
         return f.read()

@@ -140,3 +140,14 @@ export function startGuest(options: GuestOptions = {}): Guest {
 export function py(text: string): string {
   return JSON.stringify(text);
 }
+
+/** Python helper for tests: `err(f, *args)` names the errno f raised (e.g. "ENOENT"), or None when it succeeded. */
+export const PY_ERR = `
+import os, errno
+def err(f, *args, **kwargs):
+    try:
+        f(*args, **kwargs)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, e.errno)
+    return None
+`;

@@ -6,21 +6,15 @@ import assert from "node:assert/strict";
 import { loadEngine } from "../../src/engine/engine.js";
 import { ProcExit } from "../../src/kernel/kernel.js";
 import { ERRNO_NAMES } from "../../src/shared/wasi.js";
-import { startGuest, type Guest } from "../helpers/engine.js";
+import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { RIGHT, ROOT_FD, WASI_ERRNO, wasi, type WasiHarness } from "../helpers/wasi.js";
 
 const MAX_OPEN_FILES = 24;
 let g: Guest;
 
-// `err(f, *args)` names the errno f raised (e.g. "ENOENT"), or None when it succeeded.
-const PRELUDE = `
-import os, errno, stat, time
-def err(f, *args, **kwargs):
-    try:
-        f(*args, **kwargs)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, e.errno)
-    return None
+// PY_ERR gives `err(f, *args)`: the errno name f raised, or None.
+const PRELUDE = PY_ERR + `
+import stat, time
 def write(path, data):
     with open(path, 'w') as f:
         f.write(data)
