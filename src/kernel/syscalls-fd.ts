@@ -233,7 +233,6 @@ export function fdSyscalls(k: Kernel) {
           .map(([name, node]): [string, { ino: bigint; type: FileType }] => [name, { ino: node.stat().ino, type: fileTypeOf(node) }]),
       ];
       const out = k.memory.bytes(buf, bufLen);
-      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
       let used = 0;
       for (let i = Number(cookie < 0n || cookie > BigInt(entries.length) ? BigInt(entries.length) : cookie); i < entries.length && used < out.length; i++) {
         const [name, info] = entries[i]!;
@@ -250,7 +249,6 @@ export function fdSyscalls(k: Kernel) {
         out.set(record.subarray(0, n), used);
         used += n;
       }
-      void view;
       k.memory.setU32(bufUsedPtr, used);
       return Errno.SUCCESS;
     },

@@ -114,9 +114,8 @@ export function processSyscalls(k: Kernel) {
           let errno: number = Errno.SUCCESS;
           let nbytes = 0n;
           try {
-            const entry = k.fds.get(fd);
+            k.fds.get(fd);
             nbytes = tag === EventType.FD_READ && fd === 0 ? BigInt(k.stdin.available()) : 0n;
-            void entry;
           } catch {
             errno = Errno.BADF;
           }

@@ -4,7 +4,7 @@
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
-import type { FromEngine, FsOp, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
+import { lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import { PyvisorError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 
@@ -92,7 +92,7 @@ export class Pool {
 
   private startEngine(slot: EngineSlot): EngineSlot {
     const events: LinkEvents = {
-      message: (message) => this.onMessage(slot, message),
+      message: (message) => this.onMessage(message),
       call: (runId, kind, payload) => {
         const run = this.runs.get(runId);
         if (!run) return Promise.resolve(new Uint8Array(0));
@@ -105,7 +105,7 @@ export class Pool {
     return slot;
   }
 
-  private onMessage(slot: EngineSlot, message: Exclude<FromEngine, { type: "call" }>): void {
+  private onMessage(message: Exclude<FromEngine, { type: "call" }>): void {
     switch (message.type) {
       case "created":
         this.creates.get(message.sandboxId)?.resolve(message.error);
@@ -135,7 +135,6 @@ export class Pool {
         break;
       }
     }
-    void slot;
   }
 
   private finish(runId: number, outcome: RunOutcome): void {
@@ -162,10 +161,8 @@ export class Pool {
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
       this.finish(runId, {
-        result: null, stdout: run.stdout.join(""), stderr: run.stderr.join(""),
-        stopReason: run.hardStopped ? "timeout" : null, exitCode: null,
-        trap: run.hardStopped ? null : reason, protocolError: null, trace: null,
-        stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+        ...lostOutcome(run.hardStopped ? null : reason),
+        stdout: run.stdout.join(""), stderr: run.stderr.join(""), stopReason: run.hardStopped ? "timeout" : null,
       });
     }
     for (const [id, create] of this.creates) {

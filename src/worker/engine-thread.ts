@@ -8,7 +8,7 @@ import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cach
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
-import { ANSWER_BYTES, CONTROL, type FromEngine, type ToEngine } from "./protocol.js";
+import { ANSWER_BYTES, CONTROL, lostOutcome, type FromEngine, type ToEngine } from "./protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
@@ -160,9 +160,4 @@ port.on("message", (message: ToEngine) => {
   }
 });
 
-function lostOutcome(trap: string) {
-  return {
-    result: null, stdout: "", stderr: "", stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
-    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
-  };
-}
+

@@ -109,3 +109,11 @@ export const CONTROL = {
 } as const;
 /** Largest host-function answer; larger ones are an error for the guest. */
 export const ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** The outcome of a run that never produced one (its engine died, or the sandbox is gone). */
+export function lostOutcome(trap: string | null): RunOutcome {
+  return {
+    result: null, stdout: "", stderr: "", stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
+    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+  };
+}
