@@ -27,6 +27,8 @@ export class ProcExit extends Error {
 
 /** Eval-breaker checks between two calls of tick() (the engine's default). */
 export const TICK_INTERVAL = 1000;
+/** A run's trace keeps its first entries only, so that a syscall flood cannot fill the host's memory. */
+export const MAX_TRACE_ENTRIES = 100_000;
 /** Minimum time between two interrupts of a stopped run. */
 export const INTERRUPT_SPACING_MS = 100;
 
@@ -212,7 +214,7 @@ export class Kernel {
           result = errnoOf(error);
         }
       }
-      if (this.trace) {
+      if (this.trace && this.trace.length < MAX_TRACE_ENTRIES) {
         this.trace.push({ call: name, args, ...(this.tracePath !== undefined ? { path: this.tracePath } : {}), result: ERRNO_NAMES[result] ?? String(result), us: Math.round((performance.now() - start) * 1000) });
       }
       return result;

@@ -15,6 +15,8 @@ export function pathSyscalls(k: Kernel) {
   const lookup = (call: string, dirfd: number, rights: bigint, pathPtr: Ptr, pathLen: number, follow: boolean, writes: boolean): Resolved => {
     const dir = k.fds.dir(dirfd, rights);
     const path = k.memory.string(pathPtr, pathLen);
+    // For the trace when resolution fails; replaced by the resolved path when it succeeds.
+    k.tracePath = path.startsWith("/") ? path : "/" + [...dir.names, path].join("/");
     const found = resolve(k.tree.root, dir.stack, path, follow, dir.names);
     k.tracePath = found.path;
     const errno = k.policy.check({ syscall: call, path: found.path, writes });

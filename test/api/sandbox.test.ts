@@ -178,3 +178,12 @@ test("cancelling through an AbortSignal ends the run with CancelledError", async
   assert.equal(result.error?.type, ErrorType.Cancelled);
   assert.equal((await sb.run("3")).value, 3);
 });
+
+test("the trace records each syscall with its decoded path and result, and is capped", async () => {
+  await using sb = await Sandbox.create({ pool, trace: true });
+  const result = await sb.run("try:\n  open('/etc/passwd')\nexcept FileNotFoundError:\n  pass");
+  const open = result.trace?.find((entry) => entry.call === "path_open" && entry.path === "/etc/passwd");
+  assert.equal(open?.result, "ENOENT");
+  const flood = await sb.run("import os\nfor _ in range(120000): os.stat('/tmp')");
+  assert.equal(flood.trace?.length, 100_000);
+});
