@@ -3,7 +3,7 @@
 import { isAbsolute } from "node:path";
 import { existsSync, statSync } from "node:fs";
 import { InvalidOptionsError } from "../shared/errors.js";
-import type { PolicySpec } from "../policy/policy.js";
+import { Policy, type PolicySpec } from "../policy/policy.js";
 import { ENGINE_INITIAL_BYTES } from "../engine/engine.js";
 import type { Pool } from "../pool/pool.js";
 
@@ -130,6 +130,23 @@ export function checkMounts(mounts: MountOption[] | undefined) {
     if (!existsSync(mount.host) || !statSync(mount.host).isDirectory()) throw new InvalidOptionsError(`mounts[${i}].host is not an existing directory: ${mount.host}`);
     return { hostPath: mount.host, guestPath: checkGuestPath(mount.guest, `mounts[${i}].guest`), readonly: mount.readonly !== false };
   });
+}
+
+export function checkSeed(seed: number | undefined): number {
+  if (seed === undefined) return 0;
+  if (!Number.isSafeInteger(seed)) throw new InvalidOptionsError(`seed must be an integer, got ${String(seed)}`);
+  return seed;
+}
+
+/** The policy is data for the engine; checked here so that a bad rule is an error of `create`, not of the engine. */
+export function checkPolicy(policy: PolicySpec | undefined): PolicySpec {
+  if (policy === undefined) return {};
+  try {
+    new Policy(policy);
+  } catch (error) {
+    throw new InvalidOptionsError(`policy: ${(error as Error).message}`);
+  }
+  return policy;
 }
 
 export function checkEnv(env: Record<string, string> | undefined): Record<string, string> {

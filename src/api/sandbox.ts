@@ -7,7 +7,7 @@ import { getDefaultPool, type Pool } from "../pool/pool.js";
 import type { GuestRequest, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
-  checkEnv, checkGuestPath, checkMemoryLimit, checkMounts, DEFAULTS, positive,
+  checkEnv, checkGuestPath, checkPolicy, checkSeed, checkMemoryLimit, checkMounts, DEFAULTS, positive,
   type HostFunction, type RunOptions, type SandboxOptions,
 } from "./options.js";
 
@@ -103,8 +103,8 @@ export class Sandbox implements AsyncDisposable {
       inodeQuota: positive(options.inodeQuota, "inodeQuota", DEFAULTS.inodeQuota),
       maxOpenFiles: positive(options.maxOpenFiles, "maxOpenFiles", DEFAULTS.maxOpenFiles),
       deterministic: options.deterministic === true,
-      seed: options.seed ?? 0,
-      policy: options.policy ?? {},
+      seed: checkSeed(options.seed),
+      policy: checkPolicy(options.policy),
       trace: options.trace === true,
       functions: Object.keys(functions),
     };

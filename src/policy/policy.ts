@@ -30,8 +30,10 @@ const ERRNO_BY_NAME = Object.fromEntries(Object.entries(ERRNO_NAMES).map(([n, na
 export class Policy {
   private readonly rules: PolicyRule[];
   constructor(spec: PolicySpec = {}) {
+    if (spec === null || typeof spec !== "object" || (spec.deny !== undefined && !Array.isArray(spec.deny))) throw new TypeError("a policy is { deny?: PolicyRule[] }");
     this.rules = spec.deny ?? [];
     for (const rule of this.rules) {
+      if (rule === null || typeof rule !== "object") throw new TypeError("each policy rule must be an object");
       if (rule.errno !== undefined && !(rule.errno in ERRNO_BY_NAME)) throw new TypeError(`unknown errno in policy rule: ${rule.errno}`);
     }
   }

@@ -187,3 +187,14 @@ test("the trace records each syscall with its decoded path and result, and is ca
   const flood = await sb.run("import os\nfor _ in range(120000): os.stat('/tmp')");
   assert.equal(flood.trace?.length, 100_000);
 });
+
+test("a policy rule denies matching syscalls with its errno, before any backend is touched", async () => {
+  await using sb = await Sandbox.create({ pool, files: { "/home/user/secret.txt": "s" }, policy: { deny: [{ pathPrefix: "/home/user/secret.txt", errno: "EPERM" }, { syscall: "path_unlink_file" }] } });
+  const result = await sb.run("import errno\ndef code(f):\n  try:\n    f()\n  except OSError as e:\n    return errno.errorcode[e.errno]\n(code(lambda: open('secret.txt')), code(lambda: __import__('os').remove('/tmp/x')), open('/tmp/ok', 'w').write('fine'))");
+  assert.deepEqual(result.value, ["EPERM", "EACCES", 4]);
+});
+
+test("a malformed policy is an InvalidOptionsError of create", async () => {
+  await assert.rejects(Sandbox.create({ pool, policy: { deny: [{ errno: "ENOPE" as "EPERM" }] } }), InvalidOptionsError);
+  await assert.rejects(Sandbox.create({ pool, policy: { deny: "all" as never } }), InvalidOptionsError);
+});
