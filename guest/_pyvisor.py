@@ -69,6 +69,9 @@ def _run(request):
     kind = request.get("kind", "code")
     argv = request.get("argv") or [""]
     sys.argv = list(argv)
+    path0 = request.get("path0")
+    if path0 is not None and sys.path[:1] != [path0]:
+        sys.path.insert(0, path0)
     if kind == "module":
         import runpy
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)

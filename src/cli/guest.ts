@@ -7,8 +7,6 @@ import type { RunResult, Sandbox } from "../api/index.js";
  * binding any global:
  * - sys.path[0]: '' for -c, - and the console; the working directory for -m;
  *   the script's directory for FILE.
- * - UTF-8 stdio, as in python's UTF-8 mode (the engine starts with the C
- *   locale, whose stdio codec is ASCII).
  * - For the console (`preload`), the modules that run inputs and format
  *   tracebacks are imported ahead (about 40 ms), so that the first input is
  *   quick and a traceback after Ctrl-C or a limit is printed whole (a stopped
@@ -17,7 +15,6 @@ import type { RunResult, Sandbox } from "../api/index.js";
 export function setupGuest(sandbox: Sandbox, path0: string, preload = false): Promise<RunResult> {
   const code = [
     `__import__('sys').path.insert(0, ${JSON.stringify(path0)})`,
-    "[stream.reconfigure(encoding='utf-8', errors=errors) for stream, errors in ((__import__('sys').stdin, 'surrogateescape'), (__import__('sys').stdout, 'surrogateescape'), (__import__('sys').stderr, 'backslashreplace')) if hasattr(stream, 'reconfigure')]",
     ...(preload ? ["[__import__(name) for name in ('traceback', 'linecache', 'tokenize', 'codeop', 'code')]"] : []),
     "None",
   ].join("\n");

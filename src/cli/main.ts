@@ -133,7 +133,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
   const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
   let result: RunResult;
   try {
-    result = await sandbox.execute(prepared.request, {
+    result = await sandbox.execute({ ...prepared.request, path0: prepared.path0 }, {
       stdin,
       signal: controller.signal,
       ...(options.json ? {} : {
@@ -207,7 +207,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   // The CLI is a cold start every time: restore the snapshot from disk instead of booting CPython.
-  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache: true });
+  // One sandbox: nothing to restore ahead of demand except, in the console, for a restart.
+  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache: true, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
   try {
     let sandbox: Sandbox;
     try {
@@ -227,7 +228,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     } catch (error) {
       return createFailure(error);
     }
-    await setupGuest(sandbox, prepared?.path0 ?? "", prepared === null);
+    // A program names its sys.path[0] in its request; the console prepares its interpreter once.
+    if (prepared === null) await setupGuest(sandbox, "", true);
     const code = prepared === null
       ? await runConsole(sandbox, options)
       : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind);

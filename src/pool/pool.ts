@@ -28,6 +28,8 @@ export interface PoolOptions {
    * secret. Default false: one snapshot per engine.
    */
   snapshotCache?: boolean | string;
+  /** Interpreters each engine restores ahead of demand. Default 2; 0 for one-shot use (the CLI). */
+  warmInterpreters?: number;
 }
 
 export interface RunHooks {
@@ -74,6 +76,7 @@ export class Pool {
   private readonly graceMs: number;
   private readonly callTimeoutMs: number;
   private readonly snapshotCacheDir: string | null;
+  private readonly warmInterpreters: number;
   /** Sandboxes whose engine died: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
@@ -85,6 +88,8 @@ export class Pool {
     this.maxQueue = options.maxQueuePerEngine ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
+    this.warmInterpreters = options.warmInterpreters ?? 2;
+    if (!Number.isInteger(this.warmInterpreters) || this.warmInterpreters < 0) throw new PyvisorError("warmInterpreters must be a non-negative integer");
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
     for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));
@@ -100,7 +105,7 @@ export class Pool {
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };
-    const options = { callTimeoutMs: this.callTimeoutMs, snapshotCacheDir: this.snapshotCacheDir };
+    const options = { callTimeoutMs: this.callTimeoutMs, snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }

@@ -17,6 +17,8 @@ interface ThreadData {
   callTimeoutMs: number;
   /** Directory of the on-disk snapshot cache, or null to make a snapshot per thread. */
   snapshotCacheDir: string | null;
+  /** Interpreters to keep restored ahead of demand. */
+  warmInterpreters: number;
 }
 
 const port = parentPort!;
@@ -50,7 +52,6 @@ function makeSnapshot(): Snapshot | null {
  * Interpreters restored ahead of demand, for the memory limit last asked for
  * (a memory's maximum is fixed when it is made). Refilled when the thread is idle.
  */
-const WARM_TARGET = 2;
 let warm: Interpreter[] = [];
 /** Interpreters of disposed sandboxes, waiting to be reset to the snapshot. */
 let recycled: Interpreter[] = [];
@@ -75,7 +76,7 @@ function scheduleRefill(): void {
   refillScheduled = true;
   setImmediate(() => {
     refillScheduled = false;
-    if (warm.length >= WARM_TARGET) return;
+    if (warm.length >= data.warmInterpreters) return;
     const interpreter = reuse() ?? restore(warmLimit);
     if (interpreter === null) return;
     warm.push(interpreter);
@@ -150,7 +151,7 @@ port.on("message", (message: ToEngine) => {
     case "dispose": {
       const sandbox = sandboxes.get(message.sandboxId);
       const interpreter = sandbox?.dispose() ?? null;
-      if (interpreter !== null && sandbox!.memoryLimitBytes === warmLimit && recycled.length < WARM_TARGET) {
+      if (interpreter !== null && sandbox!.memoryLimitBytes === warmLimit && recycled.length < data.warmInterpreters) {
         recycled.push(interpreter);
         scheduleRefill();
       }

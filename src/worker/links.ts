@@ -30,6 +30,7 @@ const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url
 export interface LinkOptions {
   callTimeoutMs: number;
   snapshotCacheDir: string | null;
+  warmInterpreters: number;
   /** V8 flags for the engine (e.g. a larger stack). */
   execArgv?: string[];
 }
@@ -43,7 +44,7 @@ export class ThreadLink implements EngineLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
@@ -101,7 +102,7 @@ export class ProcessLink implements EngineLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = fork(PROCESS_ENTRY, [JSON.stringify({ callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir })], {
+    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options)], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: options.execArgv ?? [],

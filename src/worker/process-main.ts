@@ -1,9 +1,9 @@
 // Entry of a worker process: hosts one engine thread and relays messages
 // between it and the pool over IPC. If a guest crashes V8 (Node 20/22), this
 // process dies and the pool replaces it; the host process is untouched.
-import { ThreadLink, type FromProcess, type ToProcess } from "./links.js";
+import { ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
 
-const { callTimeoutMs, snapshotCacheDir } = JSON.parse(process.argv[2] ?? "{}") as { callTimeoutMs: number; snapshotCacheDir: string | null };
+const options = JSON.parse(process.argv[2] ?? "{}") as LinkOptions;
 const send = (message: FromProcess) => process.send!(message);
 const pendingCalls = new Map<number, (payload: Uint8Array) => void>();
 let nextCallId = 1;
@@ -19,7 +19,7 @@ const link = new ThreadLink({
     send({ type: "exit", reason });
     process.exit(1);
   },
-}, { callTimeoutMs, snapshotCacheDir });
+}, options);
 link.setBusy(true);
 
 process.on("message", (message: ToProcess) => {

@@ -29,6 +29,8 @@ export interface GuestRequest {
   path?: string;
   module?: string;
   argv: string[];
+  /** Put first on sys.path (as python does for a script's directory), unless it is already first. */
+  path0?: string;
   /** "auto": the value of a final expression is returned; "exec": plain statements. */
   mode: "auto" | "exec";
   /** Encoded (src/shared/codec.ts) dict of globals, checked on the host before sending. */
