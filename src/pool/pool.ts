@@ -69,6 +69,7 @@ export class Pool {
   private readonly creates = new Map<number, { resolve(error: string | null): void }>();
   private readonly fsOps = new Map<number, { engine: EngineSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<RunOutcome>>();
   private closed = false;
   readonly size: number;
   readonly isolation: Isolation;
@@ -150,7 +151,8 @@ export class Pool {
     run.engine.queued--;
     this.updateBusy(run.engine);
     run.resolve(outcome);
-    this.waiters.shift()?.();
+    // Every waiter re-checks its own engine's queue.
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
   /** The run ignored its interrupt (or sits in one long C call): kill its engine. */
@@ -207,7 +209,16 @@ export class Pool {
     return { sandboxId, engine };
   }
 
-  async run(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+  run(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+    if (this.closed) return Promise.reject(new PyvisorError("the pool is closed"));
+    const task = this.runWhenRoom(engine, sandboxId, request, hooks, signal);
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task)).catch(() => undefined);
+    return task;
+  }
+
+  private async runWhenRoom(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+    // Backpressure: a full engine queue makes the caller wait here, on the host, not in the engine.
     while (engine.queued >= this.maxQueue) await new Promise<void>((resolve) => this.waiters.push(resolve));
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
@@ -241,9 +252,25 @@ export class Pool {
   }
 
   /** Stops every engine. Runs in flight end as crashed. */
-  async close(): Promise<void> {
+  /**
+   * Stops the pool: no new sandboxes or runs; runs already accepted finish
+   * (each within its own limits) unless `force`, which ends them as crashed.
+   * Then every engine is stopped.
+   */
+  async close(options: { force?: boolean } = {}): Promise<void> {
     this.closed = true;
+    if (!options.force) await Promise.allSettled([...this.inFlight]);
     for (const engine of this.engines) engine.link.kill();
+  }
+
+  /** Runs accepted and not finished, over all engines (waiting for room included). */
+  get pendingRuns(): number {
+    return this.inFlight.size;
+  }
+
+  /** Runs handed to engines and not finished: never more than size × maxQueuePerEngine. */
+  get queuedRuns(): number {
+    return this.engines.reduce((n, engine) => n + engine.queued, 0);
   }
 }
 
