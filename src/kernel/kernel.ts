@@ -29,6 +29,8 @@ export class ProcExit extends Error {
 export const TICK_INTERVAL = 1000;
 /** A run's trace keeps its first entries only, so that a syscall flood cannot fill the host's memory. */
 export const MAX_TRACE_ENTRIES = 100_000;
+/** How often tick() calls the owner's periodic hook. */
+export const PERIODIC_MS = 50;
 /** Minimum time between two interrupts of a stopped run. */
 export const INTERRUPT_SPACING_MS = 100;
 
@@ -49,6 +51,8 @@ export interface KernelSpec extends IdentitySpec {
   onStderr: ((chunk: Uint8Array) => void) | null;
   /** Returns true when the host asked to cancel the current run. */
   cancelRequested: () => boolean;
+  /** Called from tick() about every PERIODIC_MS while the guest computes (e.g. to flush batched output). */
+  periodic?: () => void;
 }
 
 export interface RunLimits {
@@ -87,6 +91,7 @@ export class Kernel {
   hostMs = 0;
   runStartMs = 0;
   private lastInterruptMs = -Infinity;
+  private lastPeriodicMs = 0;
   private hurried = false;
   /** Set by the owner of the interpreter: changes how often tick() is called. */
   tickControl: { setInterval(interval: number): void } | null = null;
@@ -165,6 +170,10 @@ export class Kernel {
   tick(interval: number): number {
     this.ticks += interval;
     const now = performance.now();
+    if (now - this.lastPeriodicMs >= PERIODIC_MS) {
+      this.lastPeriodicMs = now;
+      this.spec.periodic?.();
+    }
     if (this.hurried) {
       this.hurried = false;
       this.tickControl?.setInterval(TICK_INTERVAL);

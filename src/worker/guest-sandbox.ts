@@ -12,6 +12,9 @@ import type { CallKind, FsOp, RunOutcome, RunRequest, SandboxSpec } from "./prot
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
+const OUTPUT_BATCH_MS = 50;
+const OUTPUT_BATCH_BYTES = 64 * 1024;
+
 export interface ThreadServices {
   /** Blocks until the host answers (a host-function call, or the next stdin chunk). */
   call(runId: number, kind: CallKind, payload: Uint8Array): Uint8Array;
@@ -27,6 +30,10 @@ export class GuestSandbox {
   private interpreter: Interpreter | null = null;
   private currentRunId = 0;
   private streamOutput = false;
+  /** Output not yet posted to the host (when the host did not ask for streaming). */
+  private unposted: Array<[1 | 2, Uint8Array]> = [];
+  private unpostedBytes = 0;
+  private lastPostMs = 0;
   private fresh = true;
 
   get memoryLimitBytes(): number {
@@ -40,9 +47,10 @@ export class GuestSandbox {
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
-      onStdout: (chunk) => { if (this.streamOutput) services.output(this.currentRunId, 1, chunk); },
-      onStderr: (chunk) => { if (this.streamOutput) services.output(this.currentRunId, 2, chunk); },
+      onStdout: (chunk) => this.output(1, chunk),
+      onStderr: (chunk) => this.output(2, chunk),
       cancelRequested: () => services.cancelRequested(this.currentRunId),
+      periodic: () => this.flushOutput(false),
     });
     this.start();
   }
@@ -72,6 +80,9 @@ export class GuestSandbox {
   run(runId: number, run: RunRequest): RunOutcome {
     this.currentRunId = runId;
     this.streamOutput = run.streamOutput;
+    this.unposted = [];
+    this.unpostedBytes = 0;
+    this.lastPostMs = performance.now();
     const k = this.kernel;
     let result: Uint8Array | null = null;
     let protocolError: string | null = null;
@@ -125,6 +136,31 @@ export class GuestSandbox {
       },
       trace: k.trace ? [...k.trace] : null,
     };
+  }
+
+  /**
+   * Output goes to the host as it is written when the host streams it;
+   * otherwise in batches (every 50 ms or 64 KiB), so that a short run costs no
+   * message and a run whose worker dies still has most of its output reported.
+   */
+  private output(fd: 1 | 2, chunk: Uint8Array): void {
+    if (this.streamOutput) {
+      this.services.output(this.currentRunId, fd, chunk);
+      return;
+    }
+    this.unposted.push([fd, chunk]);
+    this.unpostedBytes += chunk.length;
+    this.flushOutput(false);
+  }
+
+  private flushOutput(force: boolean): void {
+    if (this.unposted.length === 0) return;
+    const now = performance.now();
+    if (!force && this.unpostedBytes < OUTPUT_BATCH_BYTES && now - this.lastPostMs < OUTPUT_BATCH_MS) return;
+    for (const [fd, chunk] of this.unposted) this.services.output(this.currentRunId, fd, chunk);
+    this.unposted = [];
+    this.unpostedBytes = 0;
+    this.lastPostMs = now;
   }
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */

@@ -5,17 +5,27 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { ErrorType, Pool, Sandbox } from "../../src/api/index.js";
 
-/** Worker processes of this test process, with their CPU use (ps itself is excluded). */
-function workers(): Array<{ pid: number; cpu: number }> {
-  const out = execFileSync("ps", ["-o", "pid=,pcpu=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  return out.trim().split("\n").filter((line) => line.includes("process-main")).map((line) => {
-    const [pid, cpu] = line.trim().split(/\s+/);
-    return { pid: Number(pid), cpu: Number(cpu) };
-  });
+/** Worker processes of this test process (ps itself is excluded). */
+function workerPids(): number[] {
+  const out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+  return out.trim().split("\n").filter((line) => line.includes("process-main")).map((line) => Number(line.trim().split(/\s+/)[0]));
 }
-const workerPids = () => workers().map((w) => w.pid);
+
+/** CPU ticks a process has used (utime + stime, from /proc), to see which worker is busy now. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+async function busiestWorker(): Promise<number> {
+  const pids = workerPids();
+  const before = pids.map(cpuTicks);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const used = pids.map((pid, i) => cpuTicks(pid) - before[i]!);
+  return pids[used.indexOf(Math.max(...used))]!;
+}
 
 test("a worker process killed by SIGSEGV mid-run yields SandboxCrashedError and is replaced", async () => {
   const pool = new Pool({ size: 2, isolation: "process" });
@@ -30,7 +40,7 @@ test("a worker process killed by SIGSEGV mid-run yields SandboxCrashedError and 
     });
     while (!printed) await new Promise((r) => setTimeout(r, 10));
     // Which worker runs the victim: the one using CPU.
-    const busy = workers().sort((a, b) => b.cpu - a.cpu)[0]!.pid;
+    const busy = await busiestWorker();
     process.kill(busy, "SIGSEGV");
     const result = await running;
     assert.equal(result.error?.type, ErrorType.Crashed);
@@ -48,6 +58,21 @@ test("a worker process killed by SIGSEGV mid-run yields SandboxCrashedError and 
     assert.ok([...after].some((pid) => !before.has(pid)), "a new worker replaced the dead one");
     await victim.dispose();
     await bystander.dispose();
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a crashed run reports the output it wrote even without streaming callbacks", async () => {
+  const pool = new Pool({ size: 1, isolation: "process" });
+  try {
+    const sb = await Sandbox.create({ pool });
+    const running = sb.run("print('kept', flush=True)\nwhile True: pass", { timeout: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    process.kill(workerPids()[0]!, "SIGSEGV");
+    const result = await running;
+    assert.equal(result.error?.type, ErrorType.Crashed);
+    assert.equal(result.stdout, "kept\n");
   } finally {
     await pool.close();
   }
