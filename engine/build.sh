@@ -203,7 +203,8 @@ fi
 step "pyvisor reactor: python.wasm with our entry points, memory imported"
 W="$CROSS/wasm32-wasip1"
 (cd "$W" && make -f Makefile -f "$ENGINE_DIR/src/reactor.mk" PYVISOR_SRC="$ENGINE_DIR/src" pyvisor-reactor.wasm >/dev/null)
-"$SDK/bin/strip" --strip-debug -o "$DIST/python.wasm" "$W/pyvisor-reactor.wasm"
+# --strip-all drops the name section too: thin LTO's promoted symbol names carry a hash of the build path.
+"$SDK/bin/strip" --strip-all -o "$DIST/python.wasm" "$W/pyvisor-reactor.wasm"
 note "$(stat -c %s "$DIST/python.wasm") bytes python.wasm"
 
 step "stdlib image: precompiled (unchecked-hash .pyc), without tests and what WASI cannot use"
