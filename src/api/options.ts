@@ -25,6 +25,12 @@ export interface SandboxOptions {
   timeout?: number;
   /** Default guest CPU-time limit per run, in ms (time in host functions and sleeps excluded). Default: none. */
   cpuTime?: number;
+  /**
+   * Default deterministic CPU budget per run, in eval-breaker checks (backward
+   * jumps and calls); independent of the host's speed. Checked every 1000
+   * checks, so it binds to within 1000. Default: none.
+   */
+  tickLimit?: number;
   /** Bytes each of stdout and stderr may hold per run; the rest is cut. Default 10 MiB. */
   outputLimit?: number;
   /** Bytes the sandbox may write to its writable trees (/tmp, cwd, rw mounts). Default 64 MiB. */
@@ -65,6 +71,8 @@ export interface RunOptions {
   timeout?: number;
   /** Guest CPU-time limit for this run, in ms. */
   cpuTime?: number;
+  /** Deterministic CPU budget for this run, in eval-breaker checks (see SandboxOptions.tickLimit). */
+  tickLimit?: number;
   /** Globals bound for this run (plain data only). */
   inputs?: Record<string, unknown>;
   /** Receives stdout chunks as they are written. */

@@ -38,6 +38,7 @@ export interface RunResult {
 const STOP_ERRORS = {
   timeout: [ErrorType.Timeout, "the run exceeded its time limit (timeout)"],
   cpu: [ErrorType.Timeout, "the run exceeded its CPU time limit (cpuTime)"],
+  ticks: [ErrorType.Timeout, "the run exceeded its tick budget (tickLimit)"],
   output: [ErrorType.OutputLimit, "output exceeded the limit (outputLimit); it was cut"],
   cancelled: [ErrorType.Cancelled, "the run was cancelled"],
   memory: [ErrorType.Memory, "the guest ran out of memory (memoryLimit)"],
@@ -110,6 +111,7 @@ export class Sandbox implements AsyncDisposable {
     };
     positive(options.timeout, "timeout", DEFAULTS.timeoutMs, false);
     positive(options.cpuTime, "cpuTime", Infinity, false);
+    positive(options.tickLimit, "tickLimit", Infinity);
     positive(options.outputLimit, "outputLimit", DEFAULTS.outputLimitBytes);
     const sandbox = new Sandbox(options.pool ?? getDefaultPool(), spec, options, functions);
     await sandbox.place();
@@ -184,6 +186,7 @@ export class Sandbox implements AsyncDisposable {
       streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
       timeoutMs: positive(options.timeout, "timeout", this.options.timeout ?? DEFAULTS.timeoutMs, false),
       cpuTimeMs: positive(options.cpuTime, "cpuTime", this.options.cpuTime ?? Infinity, false),
+      tickLimit: positive(options.tickLimit, "tickLimit", this.options.tickLimit ?? Infinity),
       outputLimitBytes: this.options.outputLimit ?? DEFAULTS.outputLimitBytes,
     };
     let hostCalls = 0;

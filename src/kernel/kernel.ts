@@ -35,7 +35,7 @@ export const PERIODIC_MS = 50;
 export const INTERRUPT_SPACING_MS = 100;
 
 /** Why the controller stopped a run; reported as the run's error type. */
-export type StopReason = "timeout" | "cpu" | "output" | "cancelled" | "memory";
+export type StopReason = "timeout" | "cpu" | "ticks" | "output" | "cancelled" | "memory";
 
 export interface KernelSpec extends IdentitySpec {
   stdlib: MemDir;
@@ -181,7 +181,7 @@ export class Kernel {
     if (!this.checkLimits(now)) return 0;
     if (now - this.lastInterruptMs < INTERRUPT_SPACING_MS) return 0;
     this.lastInterruptMs = now;
-    return this.stopReason === "timeout" || this.stopReason === "cpu" ? 2 : 1;
+    return this.stopReason === "timeout" || this.stopReason === "cpu" || this.stopReason === "ticks" ? 2 : 1;
   }
 
   /** Checks cancellation and the time limits; true once the run must stop. */
@@ -189,7 +189,8 @@ export class Kernel {
     if (this.stopReason === null) {
       if (this.spec.cancelRequested()) this.requestStop("cancelled");
       else if (now >= this.limits.wallDeadlineMs) this.requestStop("timeout");
-      else if (this.cpuMs(now) >= this.limits.cpuBudgetMs || this.ticks >= this.limits.tickBudget) this.requestStop("cpu");
+      else if (this.cpuMs(now) >= this.limits.cpuBudgetMs) this.requestStop("cpu");
+      else if (this.ticks >= this.limits.tickBudget) this.requestStop("ticks");
     }
     return this.stopReason !== null;
   }

@@ -109,7 +109,7 @@ export class GuestSandbox {
       }
     } : null;
     k.beginRun(run.stdin, {
-      wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: Infinity, outputLimitBytes: run.outputLimitBytes,
+      wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
     }, pullStdin);
     if (k.trace) k.trace.length = 0;
     let exitCode: number | null = null;

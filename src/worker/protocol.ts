@@ -47,6 +47,8 @@ export interface RunRequest {
   streamOutput: boolean;
   timeoutMs: number;
   cpuTimeMs: number;
+  /** Eval-breaker checks the run may make (deterministic CPU budget); Infinity for none. */
+  tickLimit: number;
   outputLimitBytes: number;
 }
 

@@ -71,3 +71,16 @@ test("a CPU-time limit stops a busy guest", async () => {
   assert.equal(result.error?.type, ErrorType.Timeout);
   assert.match(result.error!.message, /CPU/);
 });
+
+test("a tick budget stops a loop at the same point every time, whatever the host's speed", async () => {
+  const stops: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await using sb = await Sandbox.create({ pool });
+    const result = await sb.run("n = 0\nwhile True:\n  n += 1", { tickLimit: 200_000, timeout: 20_000 });
+    assert.equal(result.error?.type, ErrorType.Timeout);
+    assert.match(result.error!.message, /tick budget/);
+    stops.push((await sb.run("n")).value as number);
+  }
+  assert.ok(stops[0]! > 0);
+  assert.deepEqual(stops, [stops[0], stops[0], stops[0]]);
+});
