@@ -195,8 +195,12 @@ WASI_CONFIGURE_ARGS=(
   "ZLIB_CFLAGS=-I$PREFIX/include" "ZLIB_LIBS=-L$PREFIX/lib -lz"
   "LIBSQLITE3_CFLAGS=-I$PREFIX/include" "LIBSQLITE3_LIBS=-L$PREFIX/lib -lsqlite3"
 )
-if [ ! -f "$CROSS/wasm32-wasip1/Makefile" ]; then
+# Reconfigure (from scratch) whenever the configure arguments differ from the last build's.
+ARGS_STAMP="$BUILD/stamps/wasi-configure-args"
+if [ ! -f "$CROSS/wasm32-wasip1/Makefile" ] || [ "$(cat "$ARGS_STAMP" 2>/dev/null)" != "${WASI_CONFIGURE_ARGS[*]}" ]; then
+  rm -rf "$CROSS/wasm32-wasip1"
   (cd "$CPY" && "${WASI_PY[@]}" configure-host --quiet --wasi-sdk "$SDK" --host-runner "$HOST_RUNNER" -- "${WASI_CONFIGURE_ARGS[@]}")
+  printf '%s' "${WASI_CONFIGURE_ARGS[*]}" > "$ARGS_STAMP"
 fi
 (cd "$CPY" && "${WASI_PY[@]}" make-host --quiet)
 
