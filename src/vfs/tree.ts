@@ -54,9 +54,19 @@ function ensureParent(root: MemDir, guestPath: string, skeleton: MountContext): 
   const name = parts.pop()!;
   let dir = root;
   for (const part of parts) {
-    let next = dir.lookup(part);
-    if (next === undefined) dir.attach(part, (next = new MemDir(skeleton)));
-    if (!(next instanceof MemDir)) throw new Error(`cannot mount below ${part}: not a directory`);
+    const found = dir.lookup(part);
+    let next: MemDir;
+    if (found === undefined) dir.attach(part, (next = new MemDir(skeleton)));
+    else if (found instanceof MemDir) next = found;
+    else throw new Error(`cannot mount below ${part}: not a directory`);
+    if (next.mount.readonly && next.mount !== skeleton) {
+      // A directory shared by every sandbox (the stdlib image): mount into this
+      // sandbox's own copy of it, never into the shared tree.
+      const copy = new MemDir(skeleton);
+      for (const [childName, child] of next.entries()) copy.attach(childName, child);
+      dir.attach(part, copy);
+      next = copy;
+    }
     dir = next;
   }
   return [dir, name];

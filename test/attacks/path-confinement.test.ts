@@ -247,3 +247,21 @@ describe("the host afterwards", () => {
     assert.deepEqual(changed, []);
   });
 });
+
+test("a mount inside the shared stdlib image is seen by its own sandbox only", async () => {
+  const { Pool, Sandbox } = await import("../../src/api/index.js");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pyvisor-stdlib-mount-"));
+  fs.writeFileSync(path.join(dir, "planted.py"), "VALUE = 'planted'\n");
+  const pool = new Pool({ size: 1, isolation: "thread" });
+  try {
+    const withMount = await Sandbox.create({ pool, mounts: [{ host: dir, guest: "/usr/local/lib/python3.13/extra" }] });
+    const without = await Sandbox.create({ pool });
+    assert.equal((await withMount.run("from extra.planted import VALUE\nVALUE")).value, "planted");
+    assert.equal((await without.run("import os\nos.path.exists('/usr/local/lib/python3.13/extra')")).value, false);
+    assert.equal((await without.run("import json\njson.__name__")).value, "json", "the stdlib is intact");
+    await withMount.dispose();
+    await without.dispose();
+  } finally {
+    await pool.close();
+  }
+});
