@@ -97,10 +97,16 @@ function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
 
 const services: ThreadServices = {
   call(runId, kind, payload) {
-    Atomics.store(control, CONTROL.ANSWER_READY, 0);
-    post({ type: "call", runId, kind, payload });
-    const waited = Atomics.wait(control, CONTROL.ANSWER_READY, 0, data.callTimeoutMs + 1000);
-    if (waited === "timed-out") throw new Error("host function answer timed out");
+    const callId = ++lastCallId;
+    post({ type: "call", runId, callId, kind, payload });
+    const deadline = performance.now() + data.callTimeoutMs + 1000;
+    for (;;) {
+      const answered = Atomics.load(control, CONTROL.ANSWER_ID);
+      if (answered === callId) break;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error("host function answer timed out");
+      Atomics.wait(control, CONTROL.ANSWER_ID, answered, left);
+    }
     const length = Atomics.load(control, CONTROL.ANSWER_LENGTH);
     if (length < 0 || length > ANSWER_BYTES) throw new Error("bad host answer length");
     return answers.slice(0, length);
@@ -116,6 +122,7 @@ const services: ThreadServices = {
 };
 
 const sandboxes = new Map<number, GuestSandbox>();
+let lastCallId = 0;
 
 port.on("message", (message: ToEngine) => {
   switch (message.type) {

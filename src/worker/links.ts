@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { encodeValue } from "../shared/codec.js";
 import { ANSWER_BYTES, CONTROL, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
 
 export interface LinkEvents {
@@ -41,6 +42,8 @@ export class ThreadLink implements EngineLink {
   private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL.SLOTS * 4));
   private readonly answers = new Uint8Array(new SharedArrayBuffer(ANSWER_BYTES));
   private dead = false;
+  /** The engine's one outstanding blocking request (its thread waits for this answer). */
+  private pendingCall: { callId: number; runId: number; kind: CallKind } | null = null;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
@@ -49,7 +52,7 @@ export class ThreadLink implements EngineLink {
       resourceLimits: { stackSizeMb: 4 },
     });
     this.worker.on("message", (message: FromEngine) => {
-      if (message.type === "call") void this.answer(message.runId, message.kind, message.payload);
+      if (message.type === "call") void this.answer(message.callId, message.runId, message.kind, message.payload);
       else events.message(message);
     });
     this.worker.on("error", (error) => this.died(`engine thread error: ${error.message}`));
@@ -57,18 +60,26 @@ export class ThreadLink implements EngineLink {
     this.worker.unref();
   }
 
-  private async answer(runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
+  private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
+    this.pendingCall = { callId, runId, kind };
     let answer: Uint8Array;
     try {
       answer = await this.events.call(runId, kind, payload);
     } catch {
       answer = new Uint8Array(0);
     }
-    if (answer.length > ANSWER_BYTES) answer = new Uint8Array(0);
-    this.answers.set(answer);
-    Atomics.store(this.control, CONTROL.ANSWER_LENGTH, answer.length);
-    Atomics.store(this.control, CONTROL.ANSWER_READY, 1);
-    Atomics.notify(this.control, CONTROL.ANSWER_READY);
+    this.deliver(callId, answer);
+  }
+
+  /** Hands the engine the answer to `callId`; an answer to a call already answered (cancelled) is dropped. */
+  private deliver(callId: number, answer: Uint8Array): void {
+    if (this.pendingCall?.callId !== callId) return;
+    this.pendingCall = null;
+    const bytes = answer.length > ANSWER_BYTES ? new Uint8Array(0) : answer;
+    this.answers.set(bytes);
+    Atomics.store(this.control, CONTROL.ANSWER_LENGTH, bytes.length);
+    Atomics.store(this.control, CONTROL.ANSWER_ID, callId);
+    Atomics.notify(this.control, CONTROL.ANSWER_ID);
   }
 
   private died(reason: string): void {
@@ -80,8 +91,13 @@ export class ThreadLink implements EngineLink {
   send(message: ToEngine): void {
     if (!this.dead) this.worker.postMessage(message);
   }
+  /** Asks the run to stop; a host call it is blocked on is answered at once (HostError, or the end of stdin). */
   cancel(runId: number): void {
     Atomics.store(this.control, CONTROL.CANCEL, runId);
+    const pending = this.pendingCall;
+    if (pending?.runId === runId) {
+      this.deliver(pending.callId, pending.kind === "function" ? encodeValue({ ok: false, error: "CancelledError: the run was cancelled" }) : new Uint8Array(0));
+    }
   }
   kill(): void {
     void this.worker.terminate();

@@ -94,7 +94,7 @@ export type FromEngine =
   | { type: "created"; sandboxId: number; error: string | null }
   | { type: "started"; runId: number }
   | { type: "output"; runId: number; fd: 1 | 2; chunk: Uint8Array }
-  | { type: "call"; runId: number; kind: CallKind; payload: Uint8Array }
+  | { type: "call"; runId: number; callId: number; kind: CallKind; payload: Uint8Array }
   | { type: "done"; runId: number; outcome: RunOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null };
 
@@ -105,8 +105,8 @@ export type CallKind = "function" | "stdin";
 export const CONTROL = {
   /** runId the host asks to cancel. */
   CANCEL: 0,
-  /** 0 while a host-function answer is pending, 1 once written. */
-  ANSWER_READY: 1,
+  /** The callId whose answer is in the data area (the engine waits for its own). */
+  ANSWER_ID: 1,
   /** Byte length of the answer in the data area. */
   ANSWER_LENGTH: 2,
   SLOTS: 4,

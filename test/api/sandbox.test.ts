@@ -198,3 +198,27 @@ test("a malformed policy is an InvalidOptionsError of create", async () => {
   await assert.rejects(Sandbox.create({ pool, policy: { deny: [{ errno: "ENOPE" as "EPERM" }] } }), InvalidOptionsError);
   await assert.rejects(Sandbox.create({ pool, policy: { deny: "all" as never } }), InvalidOptionsError);
 });
+
+for (const isolation of ["thread", "process"] as const) {
+  test(`cancelling a run blocked in a host function ends it at once, and a late answer never reaches a later call (${isolation})`, async () => {
+    const own = new Pool({ size: 1, isolation });
+    try {
+      let release: (value: string) => void = () => {};
+      await using sb = await Sandbox.create({
+        pool: own, functionTimeout: 30_000,
+        functions: { slow: () => new Promise<string>((resolve) => { release = resolve; }), echo: (x: string) => x },
+      });
+      const controller = new AbortController();
+      const start = Date.now();
+      setTimeout(() => controller.abort(), 200);
+      const cancelled = await sb.run("slow()\nwhile True: pass", { signal: controller.signal, timeout: 20_000 });
+      assert.equal(cancelled.error?.type, ErrorType.Cancelled);
+      assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);
+      release("stale");
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual((await sb.run("[echo('a'), echo('b')]")).value, ["a", "b"]);
+    } finally {
+      await own.close();
+    }
+  });
+}
