@@ -64,13 +64,21 @@ export class Channel implements StreamOps {
     return data.length;
   }
 
+  /** The first `n` pending bytes, without joining the whole buffer. */
+  private peek(n: number): Uint8Array {
+    const first = this.pending[0]!;
+    return first.length >= n ? first : Buffer.concat(this.pending).subarray(0, n);
+  }
+
+  // Chunks are joined only once a whole frame is here, so a frame written in
+  // many small writes costs linear, not quadratic, copying.
   private drainFrames(): void {
     while (this.pendingBytes >= 4) {
-      const buffered = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-      this.pending = [buffered];
-      const length = new DataView(buffered.buffer, buffered.byteOffset, buffered.byteLength).getUint32(0, true);
+      const header = this.peek(4);
+      const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
       if (length < 2 || length > MAX_FRAME_BYTES) return this.breakWith(`bad frame length ${length}`);
       if (this.pendingBytes < 4 + length) return;
+      const buffered = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
       const body = buffered.subarray(4, 4 + length);
       const rest = buffered.subarray(4 + length);
       this.pending = rest.length > 0 ? [rest] : [];

@@ -10,7 +10,7 @@ import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
 import { buildTree, type MountSpec, type SandboxTree } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
 import { FdTable } from "./fds.js";
-import { GuestFault, GuestMemory, InvalidUtf8 } from "./memory.js";
+import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
 import { InputSource, OutputSink } from "./stdio.js";
 import { Identity, type IdentitySpec } from "./identity.js";
 import { fdSyscalls } from "./syscalls-fd.js";
@@ -35,7 +35,7 @@ export const PERIODIC_MS = 50;
 export const INTERRUPT_SPACING_MS = 100;
 
 /** Why the controller stopped a run; reported as the run's error type. */
-export type StopReason = "timeout" | "cpu" | "ticks" | "output" | "cancelled" | "memory";
+export type StopReason = "timeout" | "cpu" | "ticks" | "output" | "cancelled";
 
 export interface KernelSpec extends IdentitySpec {
   stdlib: MemDir;
@@ -248,6 +248,7 @@ function errnoOf(error: unknown): number {
   if (error instanceof VfsError) return error.errno;
   if (error instanceof GuestFault) return Errno.FAULT;
   if (error instanceof InvalidUtf8) return Errno.ILSEQ;
+  if (error instanceof PathTooLong) return Errno.NAMETOOLONG;
   if (error instanceof RangeError) return Errno.INVAL; // e.g. a length that does not fit
   return Errno.IO;
 }

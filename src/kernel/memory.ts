@@ -12,6 +12,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8Encoder = new TextEncoder();
 
 export class InvalidUtf8 extends Error {}
+export class PathTooLong extends Error {}
 
 export class GuestMemory {
   constructor(private readonly memory: WebAssembly.Memory) {}
@@ -49,6 +50,16 @@ export class GuestMemory {
       if (error instanceof GuestFault) throw error;
       throw new InvalidUtf8("invalid UTF-8");
     }
+  }
+
+  /**
+   * A path the guest passed: bounds first (EFAULT), then its length
+   * (ENAMETOOLONG) before any decoding, so a 1 GiB "path" is never copied.
+   */
+  path(ptr: number, length: number, maxBytes: number): string {
+    this.bytes(ptr, length);
+    if (length >>> 0 > maxBytes) throw new PathTooLong();
+    return this.string(ptr, length);
   }
 
   /** The guest's iovec array: [ptr, len] pairs, each checked. */

@@ -3,7 +3,7 @@
 // resolved sandbox path, and only then touches a backend.
 import { Errno, LOOKUP_SYMLINK_FOLLOW, OFlags, Rights, RIGHTS_DIR, RIGHTS_FILE, FdFlags } from "../shared/wasi.js";
 import { fail, type DeviceNode, type DirNode, type FileNode, type SymlinkNode, type VNode } from "../vfs/node.js";
-import { resolve, type Resolved } from "../vfs/resolve.js";
+import { MAX_PATH_BYTES, resolve, type Resolved } from "../vfs/resolve.js";
 import { decodeTimes, writeFilestat } from "./syscalls-fd.js";
 import type { Kernel } from "./kernel.js";
 import { encodeUtf8 } from "./memory.js";
@@ -14,7 +14,7 @@ export function pathSyscalls(k: Kernel) {
   /** Resolves a guest path relative to a directory fd and applies the policy. */
   const lookup = (call: string, dirfd: number, rights: bigint, pathPtr: Ptr, pathLen: number, follow: boolean, writes: boolean): Resolved => {
     const dir = k.fds.dir(dirfd, rights);
-    const path = k.memory.string(pathPtr, pathLen);
+    const path = k.memory.path(pathPtr, pathLen, MAX_PATH_BYTES);
     // For the trace when resolution fails; replaced by the resolved path when it succeeds.
     k.tracePath = path.startsWith("/") ? path : "/" + [...dir.names, path].join("/");
     const found = resolve(k.tree.root, dir.stack, path, follow, dir.names);
@@ -36,6 +36,7 @@ export function pathSyscalls(k: Kernel) {
   return {
     path_open(dirfd: number, dirflags: number, pathPtr: Ptr, pathLen: number, oflags: number,
       rightsBase: bigint, rightsInheriting: bigint, fdflags: number, fdPtr: Ptr): number {
+      if (dirflags & ~LOOKUP_SYMLINK_FOLLOW || oflags & ~0xf || fdflags & ~0x1f) fail(Errno.INVAL);
       const wantsWrite = (rightsBase & (Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE)) !== 0n
         || (oflags & (OFlags.CREAT | OFlags.TRUNC)) !== 0 || (fdflags & FdFlags.APPEND) !== 0;
       const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0;
@@ -132,7 +133,7 @@ export function pathSyscalls(k: Kernel) {
     },
 
     path_symlink(targetPtr: Ptr, targetLen: number, dirfd: number, pathPtr: Ptr, pathLen: number): number {
-      const target = k.memory.string(targetPtr, targetLen);
+      const target = k.memory.path(targetPtr, targetLen, MAX_PATH_BYTES);
       if (target.includes("\0")) fail(Errno.INVAL);
       const found = lookup("path_symlink", dirfd, Rights.PATH_SYMLINK, pathPtr, pathLen, false, true);
       if (found.node !== undefined) fail(Errno.EXIST);

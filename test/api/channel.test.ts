@@ -39,3 +39,19 @@ test("calling a function the host did not offer is a HostError naming it", async
   const result = await sb.run("import pyvisor\ntry:\n  pyvisor.call('constructor')\nexcept pyvisor.HostError as e:\n  msg = str(e)\nmsg");
   assert.equal(result.value, 'no host function named "constructor"');
 });
+
+test("a frame written in many small writes is reassembled (a call with a 4 MiB argument, in 4 KiB pieces)", async () => {
+  await using sb = await Sandbox.create({ pool, functions: { size: (data: Uint8Array) => data.length } });
+  const code = [
+    "import os, struct",
+    "from pyvisor import _channel, _codec",
+    "payload = bytearray(struct.pack('<IBB', 0, 1, ord('C')))",
+    "_codec.encode_into(payload, {'name': 'size', 'args': [bytes(4 * 1024 * 1024)], 'kwargs': {}})",
+    "struct.pack_into('<I', payload, 0, len(payload) - 4)",
+    "fd = _channel._channel_fd()",
+    "for i in range(0, len(payload), 4096): os.write(fd, payload[i:i + 4096])",
+    "_channel.receive('A')",
+  ].join("\n");
+  const result = await sb.run(code);
+  assert.deepEqual(result.value, { ok: true, value: 4 * 1024 * 1024 });
+});

@@ -397,6 +397,23 @@ describe("hostile arguments at the WASI boundary", () => {
     assert.equal(w.call("fd_read", 0, w.scratch, 1, w.scratch + 16), WASI_ERRNO.FAULT);
   });
 
+  test("a path or symlink target longer than 4096 bytes is ENAMETOOLONG before it is decoded", () => {
+    const long = w.scratch + 1024;
+    w.put(long, new Uint8Array(8192).fill(0x61));
+    assert.equal(w.call("path_filestat_get", ROOT_FD, 0, long, 8192, w.scratch + 256), WASI_ERRNO.NAMETOOLONG);
+    const [p, n] = path("tmp/link");
+    assert.equal(w.call("path_symlink", long, 8192, ROOT_FD, p, n), WASI_ERRNO.NAMETOOLONG);
+    // Bounds come first: a length past the end of memory is still EFAULT.
+    assert.equal(w.call("path_symlink", long, 0x7fffffff, ROOT_FD, p, n), WASI_ERRNO.FAULT);
+  });
+
+  test("path_open refuses unknown lookup, open and fd flags", () => {
+    const [p, n] = path("tmp");
+    assert.equal(w.call("path_open", ROOT_FD, 2, p, n, 0, RIGHT.FD_READ, 0n, 0, w.scratch + 256), WASI_ERRNO.INVAL);
+    assert.equal(w.call("path_open", ROOT_FD, 0, p, n, 16, RIGHT.FD_READ, 0n, 0, w.scratch + 256), WASI_ERRNO.INVAL);
+    assert.equal(w.call("path_open", ROOT_FD, 0, p, n, 0, RIGHT.FD_READ, 0n, 32, w.scratch + 256), WASI_ERRNO.INVAL);
+  });
+
   test("a path that is not valid UTF-8 is EILSEQ", () => {
     const [p, n] = path(new Uint8Array([0x74, 0x6d, 0xff, 0xfe]));
     assert.equal(w.call("path_filestat_get", ROOT_FD, 0, p, n, w.scratch + 256), WASI_ERRNO.ILSEQ);
@@ -452,6 +469,7 @@ describe("the WASI import table", () => {
 //   i  an i32 (a JS number)          I  an i64 (a BigInt)
 //   f  an fd (an i32)                R  a rights mask (an i64)
 //   P  a path: pointer and length    V  an iovec array: pointer and count
+//   F  a flags word (mostly small, valid values; sometimes any i32)
 const SIGNATURES: Record<string, string> = {
   args_get: "ii", args_sizes_get: "ii", environ_get: "ii", environ_sizes_get: "ii",
   clock_res_get: "ii", clock_time_get: "iIi",
@@ -461,7 +479,7 @@ const SIGNATURES: Record<string, string> = {
   fd_pwrite: "fVIi", fd_read: "fVi", fd_readdir: "fiiIi", fd_renumber: "ff", fd_seek: "fIii",
   fd_sync: "f", fd_tell: "fi", fd_write: "fVi",
   path_create_directory: "fP", path_filestat_get: "fiPi", path_filestat_set_times: "fiPIIi",
-  path_link: "fiPfP", path_open: "fiPiRRii", path_readlink: "fPiii", path_remove_directory: "fP",
+  path_link: "fiPfP", path_open: "fFPFRRFi", path_readlink: "fPiii", path_remove_directory: "fP",
   path_rename: "fPfP", path_symlink: "PfP", path_unlink_file: "fP",
   poll_oneoff: "iiii", proc_exit: "i", proc_raise: "i", sched_yield: "", random_get: "ii",
   sock_accept: "fii", sock_recv: "fViii", sock_send: "fVii", sock_shutdown: "fi",
@@ -524,6 +542,7 @@ describe("fuzzing the WASI boundary", () => {
       i: () => [i32()],
       I: () => [i64()],
       f: () => [random() < 0.7 ? pick([0, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9]) : i32()],
+      F: () => [random() < 0.8 ? Math.floor(random() * 2) : i32()],
       R: () => [random() < 0.5 ? (1n << 30n) - 1n : i64()],
       P: () => (random() < 0.7 ? [...pick(pathSlots)] : [i32(), i32()]),
       V: () => (random() < 0.7 ? [IOVS, 1 + Math.floor(random() * 4)] : [i32(), i32()]),
