@@ -41,7 +41,6 @@ const STOP_ERRORS = {
   ticks: [ErrorType.Timeout, "the run exceeded its tick budget (tickLimit)"],
   output: [ErrorType.OutputLimit, "output exceeded the limit (outputLimit); it was cut"],
   cancelled: [ErrorType.Cancelled, "the run was cancelled"],
-  memory: [ErrorType.Memory, "the guest ran out of memory (memoryLimit)"],
 } as const;
 
 const EMPTY = new Uint8Array(0);

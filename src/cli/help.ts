@@ -56,9 +56,9 @@ stdin: read to its end before the program starts when it is not a terminal
 
 Exit status: the program's own (sys.exit); 1 uncaught exception; 2 usage
 error; 124 time limit (--timeout or --cpu-time); 125 output limit; 126 the
-sandbox crashed; 130 interrupted (Ctrl-C); 137 memory limit (the program was
-stopped; a MemoryError it raises is an exception, 1). With --json, the
-JSON object's exitCode is the same status.
+sandbox crashed; 130 interrupted (Ctrl-C). Running out of --memory is a
+MemoryError in the program (1 unless it handles it). With --json, the JSON
+object's exitCode is the same status.
 
 Examples:
   pyvisor -c 'import sys; print(sys.argv)' a b

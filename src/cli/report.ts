@@ -19,8 +19,6 @@ export const EXIT = {
   crashed: 126,
   /** Interrupted by Ctrl-C / SIGINT (128 + 2, as a shell reports it). */
   interrupted: 130,
-  /** The guest was stopped for running out of --memory (128 + 9, as for an OOM kill). */
-  memory: 137,
 } as const;
 
 export function formatSeconds(ms: number): string {
@@ -70,8 +68,7 @@ function keyboardInterrupt(traceback: string, kind: Program["kind"] | "console")
 /** The run was stopped by the controller (a limit, a cancel, a crash), not ended by the program. */
 export function wasStopped(result: RunResult): boolean {
   const type = result.error?.type;
-  return type === ErrorType.Timeout || type === ErrorType.Cancelled || type === ErrorType.OutputLimit || type === ErrorType.Crashed ||
-    (type === ErrorType.Memory && result.error!.message.includes("(memoryLimit)"));
+  return type === ErrorType.Timeout || type === ErrorType.Cancelled || type === ErrorType.OutputLimit || type === ErrorType.Crashed;
 }
 
 export function judge(result: RunResult, options: CliOptions, kind: Program["kind"] | "console", interrupted: boolean): Verdict {
@@ -101,9 +98,6 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
       // Only --json asks for the program's value; one that cannot be converted is simply not reported.
       if (result.exitCode === 0) return verdict(0, "", null);
       break;
-  }
-  if (error.type === ErrorType.Memory && error.message.includes("(memoryLimit)")) {
-    return verdict(EXIT.memory, stopTraceback(error.traceback, kind), `pyvisor: memory limit of ${formatSize(options.memoryBytes)} exceeded (raise it with --memory)`);
   }
   if (kind === "module" && error.type === "ImportError" && pythonTraceback(error.traceback, "file") === "Traceback (most recent call last):\n" + `ImportError: ${error.message}\n`) {
     // `python -m nosuch` prints one line, not runpy's traceback.

@@ -67,26 +67,31 @@ type ImportTable = Record<string, Record<string, ImportFunction>>;
  * sandbox takes it. Until then every import fails with ENOSYS-like 52.
  */
 class ImportSlot {
-  private target: ImportTable | null = null;
+  private readonly names: Array<[string, string]>;
+  /** The bound kernel's functions, in the order of `names`; looked up once per bind, not per call. */
+  private targets: ImportFunction[];
 
-  constructor(private readonly module: WebAssembly.Module) {}
+  constructor(module: WebAssembly.Module) {
+    this.names = WebAssembly.Module.imports(module).filter((i) => i.kind === "function").map((i) => [i.module, i.name]);
+    this.targets = this.names.map(() => UNBOUND);
+  }
 
   imports(memory: WebAssembly.Memory): WebAssembly.Imports {
     const table: Record<string, Record<string, ImportFunction>> = {};
-    for (const { module, name, kind } of WebAssembly.Module.imports(this.module)) {
-      if (kind !== "function") continue;
-      (table[module] ??= {})[name] = (...args) => {
-        const fn = this.target?.[module]?.[name];
-        return fn === undefined ? 52 : fn(...args);
-      };
-    }
+    this.names.forEach(([module, name], index) => {
+      (table[module] ??= {})[name] = (...args) => this.targets[index]!(...args);
+    });
     return { ...table, env: { memory } };
   }
 
   bind(imports: WebAssembly.Imports): void {
-    this.target = imports as unknown as ImportTable;
+    const table = imports as unknown as ImportTable;
+    this.targets = this.names.map(([module, name]) => table[module]?.[name] ?? UNBOUND);
   }
 }
+
+/** An import with no kernel behind it answers ENOSYS. */
+const UNBOUND: ImportFunction = () => 52;
 
 /**
  * An initialized interpreter's memory, kept sparse: only the pages that differ

@@ -36,6 +36,3 @@ export class DisposedError extends PyvisorError {
     super(`this ${what} has been disposed`);
   }
 }
-export class SandboxCrashedError extends PyvisorError {
-  override name = "SandboxCrashedError";
-}

@@ -5,7 +5,7 @@ import { Channel } from "../kernel/channel.js";
 import { Kernel, ProcExit } from "../kernel/kernel.js";
 import { Interpreter, loadEngine } from "../engine/engine.js";
 import { Errno } from "../shared/wasi.js";
-import { VfsError, type FileNode } from "../vfs/node.js";
+import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
 import type { CallKind, FsOp, RunOutcome, RunRequest, SandboxSpec } from "./protocol.js";
@@ -202,7 +202,7 @@ export class GuestSandbox {
       case "list": {
         const found = resolve(root, [root], op.path, true);
         if (found.node?.kind !== "dir") throw new VfsError(found.node === undefined ? Errno.NOENT : Errno.NOTDIR);
-        return (found.node as import("../vfs/node.js").DirNode).entries().map(([name]) => name).sort();
+        return (found.node as DirNode).entries().map(([name]) => name).sort();
       }
       case "stat": {
         const found = resolve(root, [root], op.path, false);
@@ -232,10 +232,10 @@ export class GuestSandbox {
   }
 }
 
-function removeTree(parent: import("../vfs/node.js").DirNode, name: string, recursive: boolean): void {
+function removeTree(parent: DirNode, name: string, recursive: boolean): void {
   const node = parent.lookup(name);
   if (node?.kind === "dir" && recursive) {
-    const dir = node as import("../vfs/node.js").DirNode;
+    const dir = node as DirNode;
     for (const [child] of dir.entries()) removeTree(dir, child, true);
   }
   parent.remove(name, node?.kind === "dir");
