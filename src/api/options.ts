@@ -16,6 +16,13 @@ export interface MountOption {
   guest: string;
   /** Default true: mounts are read-only unless asked otherwise. */
   readonly?: boolean;
+  /**
+   * Default false: the guest may not make symlinks in a read-write mount (EPERM),
+   * so it cannot leave traps for host programs that read the mount later. When
+   * true, only relative targets that stay inside the mount are stored (a sandbox
+   * path into the mount is stored relative to the link).
+   */
+  allowSymlinks?: boolean;
 }
 
 export interface SandboxOptions {
@@ -136,7 +143,7 @@ export function checkMounts(mounts: MountOption[] | undefined) {
   return (mounts ?? []).map((mount, i) => {
     if (!mount || typeof mount.host !== "string" || !isAbsolute(mount.host)) throw new InvalidOptionsError(`mounts[${i}].host must be an absolute host path`);
     if (!existsSync(mount.host) || !statSync(mount.host).isDirectory()) throw new InvalidOptionsError(`mounts[${i}].host is not an existing directory: ${mount.host}`);
-    return { hostPath: mount.host, guestPath: checkGuestPath(mount.guest, `mounts[${i}].guest`), readonly: mount.readonly !== false };
+    return { hostPath: mount.host, guestPath: checkGuestPath(mount.guest, `mounts[${i}].guest`), readonly: mount.readonly !== false, allowSymlinks: mount.allowSymlinks === true };
   });
 }
 

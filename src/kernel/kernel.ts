@@ -113,7 +113,7 @@ export class Kernel {
 
   /** fds 0-2 are the run's stdio, fd 3 the preopened root "/". */
   private openStdio(): void {
-    const mount: MountContext = { id: 2, readonly: false, quota: null, now: () => this.identity.realtimeNs() };
+    const mount: MountContext = { id: 2, readonly: false, quota: null, inodes: this.tree.inodes, now: () => this.identity.realtimeNs() };
     const streams: Array<[number, StreamOps, bigint]> = [[0, this.stdin, RIGHTS_PIPE], [1, this.stdout, RIGHTS_PIPE], [2, this.stderr, RIGHTS_PIPE]];
     for (const [fd, ops, rights] of streams) {
       const node = new StreamDevice(mount, ops);
@@ -240,6 +240,7 @@ export class Kernel {
   /** Releases every host resource the sandbox holds (host fds). */
   dispose(): void {
     this.fds.closeAll();
+    this.tree.close();
   }
 }
 

@@ -196,7 +196,9 @@ export function fdSyscalls(k: Kernel) {
     fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number): number {
       const entry = k.fds.get(fd, Rights.FD_FILESTAT_SET_TIMES);
       const [a, m] = decodeTimes(k, atim, mtim, flags);
-      entry.node.setTimes(a, m);
+      // An open file's times are set through its handle: its path may lead elsewhere by now.
+      if (entry.handle !== undefined) entry.handle.setTimes(a, m);
+      else entry.node.setTimes(a, m);
       return Errno.SUCCESS;
     },
 

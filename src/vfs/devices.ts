@@ -2,7 +2,7 @@
 // whose reads and writes are served by the kernel (the host channel).
 import { randomFillSync } from "node:crypto";
 import { FileType } from "../shared/wasi.js";
-import { allocIno, type DeviceNode, type FileHandle, type MountContext, type Stat } from "./node.js";
+import { type DeviceNode, type FileHandle, type MountContext, type Stat } from "./node.js";
 
 export interface StreamOps {
   read(length: number): Uint8Array;
@@ -11,8 +11,10 @@ export interface StreamOps {
 
 export class StreamDevice implements DeviceNode {
   readonly kind = "device";
-  private readonly ino = allocIno();
-  constructor(readonly mount: MountContext, private readonly ops: StreamOps) {}
+  private readonly ino: bigint;
+  constructor(readonly mount: MountContext, private readonly ops: StreamOps) {
+    this.ino = mount.inodes.allocate();
+  }
   stat(): Stat {
     const now = this.mount.now();
     return { ino: this.ino, type: FileType.CHARACTER_DEVICE, nlink: 1n, size: 0n, atimeNs: now, mtimeNs: now, ctimeNs: now };
@@ -25,6 +27,7 @@ export class StreamDevice implements DeviceNode {
       size: () => 0,
       truncate: () => {},
       stat: () => this.stat(),
+      setTimes: () => {},
       sync: () => {},
       close: () => {},
     };

@@ -3,13 +3,15 @@
 //   "PYVIMG01" | u32 LE index length | JSON index {files: [[path, offset, size]]} | data
 import { readFileSync } from "node:fs";
 import { MemDir, MemFile } from "./memory.js";
-import type { MountContext } from "./node.js";
+import { InodeCounter, type MountContext } from "./node.js";
 
 const MAGIC = "PYVIMG01";
 /** Image files carry a fixed time: 2025-06-11, CPython 3.13.5's release. */
 const IMAGE_TIME_NS = 1_749_600_000_000_000_000n;
 
-const imageMount: MountContext = { id: 1, readonly: true, quota: null, now: () => IMAGE_TIME_NS };
+// The image's inode numbers are fixed when the image loads, before any sandbox
+// exists; sandboxes number their own nodes from SANDBOX_FIRST_INODE (tree.ts).
+const imageMount: MountContext = { id: 1, readonly: true, quota: null, inodes: new InodeCounter(), now: () => IMAGE_TIME_NS };
 const cache = new Map<string, MemDir>();
 
 export function parseImage(bytes: Uint8Array): MemDir {

@@ -3,20 +3,23 @@
 // one shared buffer, never copied per sandbox).
 import { Errno, FileType } from "../shared/wasi.js";
 import {
-  allocIno, assertWritable, fail, type DirNode, type FileHandle, type FileNode, type MountContext,
+  assertWritable, fail, type DirNode, type FileHandle, type FileNode, type MountContext,
   type Stat, type SymlinkNode, type VNode,
 } from "./node.js";
 
 /** Largest single file, so that a guest cannot ask for a 4 GiB buffer in one write. */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
+/** A shrunk file keeps at most twice its length plus this much buffer. */
+const SHRINK_SLACK_BYTES = 64 * 1024;
 
 abstract class MemNode {
-  readonly ino = allocIno();
+  readonly ino: bigint;
   nlink = 1;
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
   constructor(readonly mount: MountContext) {
+    this.ino = mount.inodes.allocate();
     this.atimeNs = this.mtimeNs = this.ctimeNs = mount.now();
   }
   abstract type: FileType;
@@ -43,6 +46,9 @@ export class MemFile extends MemNode implements FileNode {
   readonly type = FileType.REGULAR_FILE;
   private data: Uint8Array;
   private length: number;
+  /** Open handles: an unlinked file keeps its bytes charged until the last one closes. */
+  private openHandles = 0;
+  private unlinked = false;
 
   constructor(mount: MountContext, contents?: Uint8Array) {
     super(mount);
@@ -55,6 +61,10 @@ export class MemFile extends MemNode implements FileNode {
   contents(): Uint8Array {
     return this.data.subarray(0, this.length);
   }
+  /** Bytes the host holds for this file (at most twice its length plus SHRINK_SLACK_BYTES). */
+  allocatedBytes(): number {
+    return this.data.length;
+  }
 
   /** Grows or shrinks to `size`, charging the quota for the difference first. */
   resize(size: number): void {
@@ -62,19 +72,33 @@ export class MemFile extends MemNode implements FileNode {
     if (size > MAX_FILE_BYTES) fail(Errno.FBIG, "file too large");
     this.mount.quota?.charge(size - this.length);
     if (size > this.data.length) {
-      const grown = new Uint8Array(Math.min(MAX_FILE_BYTES, Math.max(size, this.data.length * 2, 256)));
-      grown.set(this.data.subarray(0, this.length));
-      this.data = grown;
+      this.reallocate(Math.min(MAX_FILE_BYTES, Math.max(size, this.data.length * 2, 256)));
     } else if (size < this.length) {
       this.data.fill(0, size, this.length);
+      // The quota charges the file's length; keep the buffer near it, so that
+      // truncating does not leave the host holding what the guest gave back.
+      if (this.data.length > 2 * size + SHRINK_SLACK_BYTES) this.reallocate(size, size);
     }
     this.length = size;
     this.touch();
+  }
+  private reallocate(capacity: number, keep = this.length): void {
+    const next = new Uint8Array(capacity);
+    next.set(this.data.subarray(0, Math.min(keep, capacity)));
+    this.data = next;
+  }
+
+  /** The last name is gone: the bytes go back to the quota now, or when the last handle closes. */
+  unlink(): void {
+    this.unlinked = true;
+    if (this.openHandles === 0) this.mount.quota?.charge(-this.length);
   }
 
   open(flags: { read: boolean; write: boolean; truncate: boolean } = { read: true, write: true, truncate: false }): FileHandle {
     if (flags.write || flags.truncate) assertWritable(this.mount);
     if (flags.truncate) this.resize(0);
+    this.openHandles++;
+    let closed = false;
     return {
       read: (position, length) => this.contents().slice(position, position + length),
       write: (position, bytes) => {
@@ -88,8 +112,13 @@ export class MemFile extends MemNode implements FileNode {
       size: () => this.length,
       truncate: (size) => this.resize(size),
       stat: () => this.stat(),
+      setTimes: (atimeNs, mtimeNs) => this.setTimes(atimeNs, mtimeNs),
       sync: () => {},
-      close: () => {},
+      close: () => {
+        if (closed) return;
+        closed = true;
+        if (--this.openHandles === 0 && this.unlinked) this.mount.quota?.charge(-this.length);
+      },
     };
   }
 }
@@ -189,6 +218,7 @@ export class MemDir extends MemNode implements DirNode {
     if (!(target instanceof MemFile || target instanceof MemSymlink)) fail(Errno.PERM, "hard links to directories are not allowed");
     assertWritable(this.mount);
     if (this.children.has(name)) fail(Errno.EXIST, "file exists");
+    this.mount.quota?.charge(0, 1); // every name costs an inode, so links cannot flood the tree
     this.children.set(name, target);
     target.nlink++;
     this.touch();
@@ -202,11 +232,10 @@ export class MemDir extends MemNode implements DirNode {
   }
 }
 
-/** Returns a removed node's bytes and inode to the quota once its last link is gone. */
+/** A name was removed: its inode goes back to the quota, and the bytes with the last name. */
 function release(node: VNode): void {
   if (!(node instanceof MemNode)) return;
   node.nlink--;
-  if (node.nlink > 0) return;
-  const bytes = node instanceof MemFile ? node.byteSize() : 0;
-  node.mount.quota?.charge(-bytes, -1);
+  node.mount.quota?.charge(0, -1);
+  if (node.nlink === 0 && node instanceof MemFile) node.unlink();
 }

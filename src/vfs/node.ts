@@ -38,11 +38,23 @@ export class Quota {
   }
 }
 
+/**
+ * Virtual inode numbers. Each sandbox has its own counter (shared by all its
+ * mounts), so the numbers a guest sees depend on nothing another tenant does.
+ */
+export class InodeCounter {
+  constructor(private next = 1n) {}
+  allocate(): bigint {
+    return this.next++;
+  }
+}
+
 /** What a mount shares with all nodes under it. */
 export interface MountContext {
   readonly id: number;
   readonly readonly: boolean;
   readonly quota: Quota | null;
+  readonly inodes: InodeCounter;
   now(): bigint;
 }
 
@@ -60,6 +72,8 @@ export interface FileHandle {
   size(): number;
   truncate(size: number): void;
   stat(): Stat;
+  /** Sets the open file's times (null keeps one); acts on the open file, never on a path. */
+  setTimes(atimeNs: bigint | null, mtimeNs: bigint | null): void;
   sync(): void;
   close(): void;
 }
@@ -103,12 +117,6 @@ export function fileTypeOf(node: VNode): FileType {
     case "symlink": return FileType.SYMBOLIC_LINK;
     case "device": return FileType.CHARACTER_DEVICE;
   }
-}
-
-let nextIno = 1n;
-/** Virtual inode numbers: unique per process, never a host inode number. */
-export function allocIno(): bigint {
-  return nextIno++;
 }
 
 export function assertWritable(mount: MountContext): void {

@@ -5,12 +5,11 @@
 //   /dev/{null,zero,urandom,pyvisor}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
 //   ...                            host mounts, read-only or read-write
-import * as fs from "node:fs";
 import { Errno } from "../shared/wasi.js";
 import { nullDevice, randomDevice, StreamDevice, zeroDevice, type StreamOps } from "./devices.js";
-import { hostMountRoot } from "./host.js";
+import { HostMount } from "./host.js";
 import { MemDir, MemFile } from "./memory.js";
-import { fail, Quota, type DirNode, type MountContext } from "./node.js";
+import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext } from "./node.js";
 import { resolve } from "./resolve.js";
 
 export const STDLIB_PATH = "/usr/local/lib/python3.13";
@@ -22,6 +21,8 @@ export interface MountSpec {
   /** Absolute path inside the sandbox. */
   guestPath: string;
   readonly: boolean;
+  /** Let the guest make symlinks in a read-write mount (targets must stay inside it). */
+  allowSymlinks?: boolean;
 }
 
 export interface TreeSpec {
@@ -40,12 +41,16 @@ export interface TreeSpec {
 export interface SandboxTree {
   root: MemDir;
   quota: Quota;
+  /** Numbers this sandbox's nodes (kernel-made ones included). */
+  inodes: InodeCounter;
+  /** Releases the host handles the tree holds (host mounts). */
+  close(): void;
 }
 
+/** Sandbox inode numbers start above any the shared stdlib image can use. */
+const SANDBOX_FIRST_INODE = 1n << 32n;
+
 let nextMountId = 100;
-function mountContext(readonly: boolean, quota: Quota | null, now: () => bigint): MountContext {
-  return { id: nextMountId++, readonly, quota, now };
-}
 
 /** Creates (read-only) directories down to `guestPath`'s parent and returns it with the last name. */
 function ensureParent(root: MemDir, guestPath: string, skeleton: MountContext): [MemDir, string] {
@@ -73,8 +78,11 @@ function ensureParent(root: MemDir, guestPath: string, skeleton: MountContext): 
 }
 
 export function buildTree(spec: TreeSpec): SandboxTree {
-  const skeleton = mountContext(true, null, spec.now);
+  const inodes = new InodeCounter(SANDBOX_FIRST_INODE);
+  const mountContext = (readonly: boolean, quota: Quota | null): MountContext => ({ id: nextMountId++, readonly, quota, inodes, now: spec.now });
+  const skeleton = mountContext(true, null);
   const quota = new Quota(spec.diskQuotaBytes, spec.inodeQuota);
+  const hostMounts: HostMount[] = [];
   const root = new MemDir(skeleton);
   const attach = (guestPath: string, node: DirNode | MemFile | StreamDevice) => {
     const [parent, name] = ensureParent(root, guestPath, skeleton);
@@ -83,30 +91,36 @@ export function buildTree(spec: TreeSpec): SandboxTree {
 
   attach(STDLIB_PATH, spec.stdlib);
   attach("/usr/local/bin/python3", new MemFile(skeleton));
-  const devices = mountContext(false, null, spec.now);
+  const devices = mountContext(false, null);
   attach("/dev/null", nullDevice(devices));
   attach("/dev/zero", zeroDevice(devices));
   attach("/dev/urandom", randomDevice(devices, spec.random));
   attach("/dev/random", randomDevice(devices, spec.random));
   attach("/dev/pyvisor", new StreamDevice(devices, spec.channel));
-  attach("/tmp", new MemDir(mountContext(false, quota, spec.now)));
-  attach(DEFAULT_CWD, new MemDir(mountContext(false, quota, spec.now)));
+  attach("/tmp", new MemDir(mountContext(false, quota)));
+  attach(DEFAULT_CWD, new MemDir(mountContext(false, quota)));
 
-  for (const mount of spec.mounts) {
-    if (!fs.existsSync(mount.hostPath)) throw new Error(`mount source does not exist: ${mount.hostPath}`);
-    attach(mount.guestPath, hostMountRoot(mountContext(mount.readonly, mount.readonly ? null : quota, spec.now), mount.hostPath));
-  }
-  if (spec.cwd !== DEFAULT_CWD) {
-    const resolved = resolve(root, [root], spec.cwd, true);
-    if (resolved.node === undefined) {
-      const [parent, name] = ensureParent(root, spec.cwd, skeleton);
-      if (parent.lookup(name) === undefined) parent.attach(name, new MemDir(mountContext(false, quota, spec.now)));
-    } else if (resolved.node.kind !== "dir") {
-      throw new Error(`cwd is not a directory: ${spec.cwd}`);
+  try {
+    for (const mount of spec.mounts) {
+      const hostMount = new HostMount(mountContext(mount.readonly, mount.readonly ? null : quota), mount);
+      hostMounts.push(hostMount);
+      attach(mount.guestPath, hostMount.root);
     }
+    if (spec.cwd !== DEFAULT_CWD) {
+      const resolved = resolve(root, [root], spec.cwd, true);
+      if (resolved.node === undefined) {
+        const [parent, name] = ensureParent(root, spec.cwd, skeleton);
+        if (parent.lookup(name) === undefined) parent.attach(name, new MemDir(mountContext(false, quota)));
+      } else if (resolved.node.kind !== "dir") {
+        throw new Error(`cwd is not a directory: ${spec.cwd}`);
+      }
+    }
+    for (const [guestPath, contents] of Object.entries(spec.files)) writeFile(root, guestPath, contents, true);
+  } catch (error) {
+    for (const mount of hostMounts) mount.close(); // a tree that fails to build holds no host handle
+    throw error;
   }
-  for (const [guestPath, contents] of Object.entries(spec.files)) writeFile(root, guestPath, contents, true);
-  return { root, quota };
+  return { root, quota, inodes, close: () => hostMounts.forEach((m) => m.close()) };
 }
 
 /** Writes a whole file, creating missing parent directories when `parents` is set. */
@@ -115,9 +129,8 @@ export function writeFile(root: MemDir, guestPath: string, contents: Uint8Array,
   const found = resolve(root, [root], guestPath, true);
   if (found.node !== undefined && found.node.kind !== "file") fail(found.node.kind === "dir" ? Errno.ISDIR : Errno.INVAL);
   const file = found.node ?? found.parents[found.parents.length - 1]!.createFile(found.name);
-  const handle = (file as MemFile).open();
+  const handle = (file as FileNode).open({ read: false, write: true, truncate: true });
   try {
-    handle.truncate(0);
     handle.write(0, contents);
   } finally {
     handle.close();

@@ -5,11 +5,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemDir, MemFile, MemSymlink } from "../../src/vfs/memory.js";
-import { VfsError, type DirNode, type MountContext } from "../../src/vfs/node.js";
+import { InodeCounter, VfsError, type DirNode, type MountContext } from "../../src/vfs/node.js";
 import { MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_SYMLINK_EXPANSIONS, resolve } from "../../src/vfs/resolve.js";
 import { WASI_ERRNO } from "../helpers/wasi.js";
 
-const mount: MountContext = { id: 1, readonly: false, quota: null, now: () => 0n };
+const mount: MountContext = { id: 1, readonly: false, quota: null, inodes: new InodeCounter(), now: () => 0n };
 
 const root = new MemDir(mount);
 const a = new MemDir(mount);
