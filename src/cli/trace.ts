@@ -4,7 +4,7 @@
 // through a symlink and never inside a read-write mount, and afterwards
 // writes only through that fd: no name is looked up again once the guest runs.
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, realpathSync, writeSync } from "node:fs";
-import { dirname, isAbsolute, relative } from "node:path";
+import { dirname, isAbsolute, relative, sep } from "node:path";
 import type { MountOption } from "../api/index.js";
 import type { TraceEntry } from "../api/index.js";
 import { UsageError } from "./args.js";
@@ -26,7 +26,15 @@ function cannotWrite(path: string, error: unknown): never {
 
 function within(path: string, dir: string): boolean {
   const rel = relative(dir, path);
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // gone since the arguments were read: Sandbox.create reports it
+  }
 }
 
 /**
@@ -46,7 +54,7 @@ function checkDirectory(path: string, mounts: readonly MountOption[]): void {
   }
   for (const mount of mounts) {
     if (mount.readonly) continue;
-    const hosts = [mount.host, realpathSync(mount.host)];
+    const hosts = [mount.host, realOrSelf(mount.host)];
     if (hosts.some((host) => within(dir, host) || within(real, host))) {
       refuse(path, `it is inside the read-write mount ${mount.host} (the sandbox could replace it; put the trace elsewhere)`);
     }

@@ -79,6 +79,12 @@ describe("--trace and a read-write mount", () => {
     assert.deepEqual(readdirSync(mount), []);
   });
 
+  test("a trace in a directory of the rw mount whose name starts with '..' is refused too", () => {
+    const { mount, cwd } = layout();
+    mkdirSync(join(mount, "..dots"));
+    assertUsage(pyvisor([...T, "--mount", `${mount}:/w:rw`, "--trace", join(mount, "..dots", "t.jsonl"), "-c", "1"], { cwd }), /inside the read-write mount/);
+  });
+
   test("a trace reached through a symlinked ancestor into the rw mount is refused (compared by real path)", () => {
     const { mount, out, cwd } = layout();
     mkdirSync(join(mount, "sub"));
