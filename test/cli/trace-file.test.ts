@@ -68,8 +68,8 @@ describe("--trace and a read-write mount", () => {
       "except OSError: pass",
     ].join("\n");
     const r = pyvisor([...T, "--mount", "mount:/w:rw", "--trace", "mount/trace.jsonl", "-c", code], { cwd });
-    assertUsage(r, /inside the read-write mount/);
     assert.equal(readFileSync(victim, "utf8"), VICTIM_TEXT, "the victim file is unchanged");
+    assertUsage(r, /inside the read-write mount/);
     assert.equal(existsSync(join(mount, "trace.jsonl")), false, "nothing was created in the mount");
   });
 
