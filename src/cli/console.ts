@@ -6,12 +6,12 @@
 // cancels a running input (KeyboardInterrupt) or clears the line at the
 // prompt; Ctrl-D (or `exit`) leaves. The limits apply to each input.
 import { createInterface } from "node:readline";
-import { appendFileSync } from "node:fs";
 import type { RunResult, Sandbox } from "../api/index.js";
 import type { CliOptions } from "./args.js";
 import { pythonVersion, pyvisorVersion } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
-import { formatSeconds, formatSize, judge, traceLines, wasStopped } from "./report.js";
+import { formatSeconds, formatSize, judge, wasStopped } from "./report.js";
+import type { TraceFile } from "./trace.js";
 
 export const PS1 = ">>> ";
 export const PS2 = "... ";
@@ -34,7 +34,7 @@ export function banner(options: CliOptions): string {
     "Type exit or Ctrl-D to leave; Ctrl-C interrupts a running input.\n";
 }
 
-export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<number> {
+export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFile | null): Promise<number> {
   return new Promise<number>((resolveExit) => {
     if (!options.quiet) process.stdout.write(banner(options));
     const terminal = process.stdout.isTTY === true && process.stdin.isTTY === true;
@@ -113,7 +113,7 @@ export function runConsole(sandbox: Sandbox, options: CliOptions): Promise<numbe
         running = null;
       }
       stderr.close(wasStopped(result) || controller.signal.aborted);
-      if (options.trace && result.trace) appendFileSync(options.trace, traceLines(result.trace));
+      if (trace && result.trace) trace.write(result.trace);
       if (result.error === null && result.value === true && !controller.signal.aborted) return; // the block goes on
       buffer = [];
       const verdict = judge(result, options, "console", controller.signal.aborted);

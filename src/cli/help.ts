@@ -41,6 +41,11 @@ Running:
                         run the engine in a worker process (default) or a
                         worker thread (faster start; trusted code only)
   --trace FILE          write the run's system calls to FILE as JSON lines
+                        (untrusted guest text, escaped to ASCII JSON). FILE
+                        is opened before the run (an existing regular file
+                        is truncated), never through a symlink, and must not
+                        be inside a read-write mount; /dev/fd/N writes to an
+                        fd the caller opened
   --json                print one JSON object {stdout, stderr, exitCode,
                         error, stats, value} instead of streaming the output
 

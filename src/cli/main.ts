@@ -2,7 +2,7 @@
 // `main(argv)` parses the arguments, builds one sandbox on a pool of one
 // engine, runs the program (or the console) and returns the exit status;
 // bin/pyvisor.js exits with it.
-import { appendFileSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
 import { InvalidOptionsError, Pool, Sandbox, type RunResult } from "../api/index.js";
 import type { GuestRequest } from "../worker/protocol.js";
@@ -10,7 +10,8 @@ import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } fro
 import { runConsole } from "./console.js";
 import { HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
-import { EXIT, judge, traceLines, wasStopped } from "./report.js";
+import { EXIT, judge, wasStopped } from "./report.js";
+import { TraceFile } from "./trace.js";
 
 /** Where the program's file is placed in the sandbox when no --mount holds it. */
 export const GUEST_HOME = "/home/user";
@@ -117,7 +118,7 @@ function createFailure(error: unknown): number {
   return usageError(message);
 }
 
-async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Array, options: CliOptions, kind: Program["kind"]): Promise<number> {
+async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Array, options: CliOptions, kind: Program["kind"], trace: TraceFile | null): Promise<number> {
   const controller = new AbortController();
   let interrupted = false;
   const onSigint = () => {
@@ -145,7 +146,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
     process.off("SIGINT", onSigint);
   }
   stderr.close(wasStopped(result) || interrupted);
-  if (options.trace && result.trace) appendFileSync(options.trace, traceLines(result.trace));
+  if (trace && result.trace) trace.write(result.trace);
   const verdict = judge(result, options, kind, interrupted);
   if (options.json) {
     const error = result.error?.type === "ConversionError" && verdict.exitCode === 0 ? null : result.error;
@@ -188,19 +189,15 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   let prepared: Prepared | null = null;
   let stdin: Uint8Array = new Uint8Array(0);
+  let trace: TraceFile | null = null;
   try {
-    if (options.trace) {
-      try {
-        writeFileSync(options.trace, "");
-      } catch (error) {
-        throw new UsageError(`--trace: cannot write ${options.trace}: ${(error as Error).message}`);
-      }
-    }
     if (!interactive) {
       prepared = await prepare(program.kind === "none" ? { kind: "piped" } : program, args, options);
       // The program's stdin: what the caller piped in (a program read from stdin leaves none).
       if (program.kind !== "none" && program.kind !== "stdin" && !stdinIsTTY) stdin = await readAll(process.stdin);
     }
+    // Opened before any guest runs and written only through its fd (see trace.ts).
+    trace = options.trace !== undefined ? TraceFile.open(options.trace, options.mounts) : null;
   } catch (error) {
     if (error instanceof UsageError) return usageError(error.message);
     throw error;
@@ -231,11 +228,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     // A program names its sys.path[0] in its request; the console prepares its interpreter once.
     if (prepared === null) await setupGuest(sandbox, "", true);
     const code = prepared === null
-      ? await runConsole(sandbox, options)
-      : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind);
+      ? await runConsole(sandbox, options, trace)
+      : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind, trace);
     await sandbox.dispose();
     return code;
   } finally {
+    trace?.close();
     await pool.close();
     await flush();
   }

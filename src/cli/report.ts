@@ -106,10 +106,15 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
   return verdict(result.exitCode || EXIT.exception, traceback, null);
 }
 
-/** One JSON line per system call; bigint arguments become numbers (or strings past 2^53). */
+/**
+ * One JSON line per system call; bigint arguments become numbers (or strings
+ * past 2^53). Paths are guest text: every character past ASCII is a \u escape
+ * too (JSON.stringify leaves U+2028, U+0085 and friends raw, and some line
+ * readers split on them), so a line is always exactly one entry.
+ */
 export function traceLines(trace: readonly TraceEntry[]): string {
   return trace.map((entry) => JSON.stringify(entry, (_key, value: unknown) => {
     if (typeof value !== "bigint") return value;
     return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();
-  }) + "\n").join("");
+  }).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n").join("");
 }

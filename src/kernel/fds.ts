@@ -9,6 +9,8 @@ export interface OpenFile {
   stack?: DirNode[];
   /** Directories: the names along `stack` (its sandbox path), for policy checks and traces. */
   names?: string[];
+  /** Files and directories: the resolved sandbox path it was opened by, for policy checks of calls through the fd. */
+  path?: string;
   handle?: FileHandle;
   position: number;
   append: boolean;

@@ -120,7 +120,7 @@ export class Kernel {
       this.fds.set(fd, { kind: "stream", node, handle: node.open(), position: 0, append: false, fdflags: 0, rightsBase: rights, rightsInheriting: 0n });
     }
     const root: DirNode = this.tree.root;
-    this.fds.set(3, { kind: "dir", node: root, stack: [root], names: [], position: 0, append: false, fdflags: 0, rightsBase: RIGHTS_DIR, rightsInheriting: RIGHTS_ALL, preopen: "/" });
+    this.fds.set(3, { kind: "dir", node: root, stack: [root], names: [], path: "/", position: 0, append: false, fdflags: 0, rightsBase: RIGHTS_DIR, rightsInheriting: RIGHTS_ALL, preopen: "/" });
   }
 
   get memory(): GuestMemory {

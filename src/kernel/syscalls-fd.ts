@@ -195,6 +195,9 @@ export function fdSyscalls(k: Kernel) {
 
     fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number): number {
       const entry = k.fds.get(fd, Rights.FD_FILESTAT_SET_TIMES);
+      // A write to the file by its path, whatever rights it was opened with.
+      const denied = k.policy.check({ syscall: "fd_filestat_set_times", path: entry.path, writes: true });
+      if (denied !== 0) fail(denied);
       const [a, m] = decodeTimes(k, atim, mtim, flags);
       // An open file's times are set through its handle: its path may lead elsewhere by now.
       if (entry.handle !== undefined) entry.handle.setTimes(a, m);

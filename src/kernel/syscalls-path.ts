@@ -11,15 +11,19 @@ import { encodeUtf8 } from "./memory.js";
 type Ptr = number;
 
 export function pathSyscalls(k: Kernel) {
-  /** Resolves a guest path relative to a directory fd and applies the policy. */
-  const lookup = (call: string, dirfd: number, rights: bigint, pathPtr: Ptr, pathLen: number, follow: boolean, writes: boolean): Resolved => {
+  /**
+   * Resolves a guest path relative to a directory fd and applies the policy to
+   * the resolved path. `subtree`: the call moves or removes the name with all
+   * below it, so a rule on any path below counts too (see SyscallQuery).
+   */
+  const lookup = (call: string, dirfd: number, rights: bigint, pathPtr: Ptr, pathLen: number, follow: boolean, writes: boolean, subtree = false): Resolved => {
     const dir = k.fds.dir(dirfd, rights);
     const path = k.memory.path(pathPtr, pathLen, MAX_PATH_BYTES);
     // For the trace when resolution fails; replaced by the resolved path when it succeeds.
     k.tracePath = path.startsWith("/") ? path : "/" + [...dir.names, path].join("/");
     const found = resolve(k.tree.root, dir.stack, path, follow, dir.names);
     k.tracePath = found.path;
-    const errno = k.policy.check({ syscall: call, path: found.path, writes });
+    const errno = k.policy.check({ syscall: call, path: found.path, writes, subtree });
     if (errno !== 0) fail(errno);
     return found;
   };
@@ -57,7 +61,7 @@ export function pathSyscalls(k: Kernel) {
         if ((rightsBase & Rights.FD_WRITE) !== 0n || oflags & OFlags.TRUNC) fail(Errno.ISDIR);
         const stack = [...found.parents, node as DirNode];
         const names = found.path.split("/").filter((part) => part !== "");
-        k.memory.setU32(fdPtr, k.fds.add({ kind: "dir", node, stack, names, position: 0, append: false, fdflags, rightsBase: rightsBase & inherit & RIGHTS_DIR, rightsInheriting: rightsInheriting & inherit }));
+        k.memory.setU32(fdPtr, k.fds.add({ kind: "dir", node, stack, names, path: found.path, position: 0, append: false, fdflags, rightsBase: rightsBase & inherit & RIGHTS_DIR, rightsInheriting: rightsInheriting & inherit }));
         return Errno.SUCCESS;
       }
       const read = (rightsBase & Rights.FD_READ) !== 0n;
@@ -65,7 +69,7 @@ export function pathSyscalls(k: Kernel) {
       const handle = node.kind === "device" ? (node as DeviceNode).open()
         : (node as FileNode).open({ read, write, truncate: (oflags & OFlags.TRUNC) !== 0 });
       k.memory.setU32(fdPtr, k.fds.add({
-        kind: node.kind === "device" ? "stream" : "file", node, handle, position: 0,
+        kind: node.kind === "device" ? "stream" : "file", node, handle, path: found.path, position: 0,
         append: (fdflags & FdFlags.APPEND) !== 0, fdflags, rightsBase: rightsBase & inherit & RIGHTS_FILE, rightsInheriting: 0n,
       }));
       return Errno.SUCCESS;
@@ -94,7 +98,7 @@ export function pathSyscalls(k: Kernel) {
     },
 
     path_remove_directory(dirfd: number, pathPtr: Ptr, pathLen: number): number {
-      const found = lookup("path_remove_directory", dirfd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, false, true);
+      const found = lookup("path_remove_directory", dirfd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, false, true, true);
       if (found.name === ".") fail(Errno.INVAL);
       if (found.node === undefined) fail(Errno.NOENT);
       if (found.node.kind !== "dir") fail(Errno.NOTDIR);
@@ -103,7 +107,7 @@ export function pathSyscalls(k: Kernel) {
     },
 
     path_unlink_file(dirfd: number, pathPtr: Ptr, pathLen: number): number {
-      const found = lookup("path_unlink_file", dirfd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen, false, true);
+      const found = lookup("path_unlink_file", dirfd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen, false, true, true);
       if (found.name === "." || found.node?.kind === "dir") fail(Errno.ISDIR);
       if (found.node === undefined) fail(Errno.NOENT);
       if (found.trailingSlash) fail(Errno.NOTDIR);
@@ -112,8 +116,8 @@ export function pathSyscalls(k: Kernel) {
     },
 
     path_rename(fromFd: number, fromPtr: Ptr, fromLen: number, toFd: number, toPtr: Ptr, toLen: number): number {
-      const from = lookup("path_rename", fromFd, Rights.PATH_RENAME_SOURCE, fromPtr, fromLen, false, true);
-      const to = lookup("path_rename", toFd, Rights.PATH_RENAME_TARGET, toPtr, toLen, false, true);
+      const from = lookup("path_rename", fromFd, Rights.PATH_RENAME_SOURCE, fromPtr, fromLen, false, true, true);
+      const to = lookup("path_rename", toFd, Rights.PATH_RENAME_TARGET, toPtr, toLen, false, true, true);
       if (from.node === undefined) fail(Errno.NOENT);
       if ((from.trailingSlash || to.trailingSlash) && from.node.kind !== "dir") fail(Errno.NOTDIR);
       sameMount(parentOf(from), parentOf(to));
@@ -122,7 +126,8 @@ export function pathSyscalls(k: Kernel) {
     },
 
     path_link(oldFd: number, oldFlags: number, oldPtr: Ptr, oldLen: number, newFd: number, newPtr: Ptr, newLen: number): number {
-      const from = lookup("path_link", oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, false);
+      // The source with write intent: a new name for a protected file would be a way to write it.
+      const from = lookup("path_link", oldFd, Rights.PATH_LINK_SOURCE, oldPtr, oldLen, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, true);
       const to = lookup("path_link", newFd, Rights.PATH_LINK_TARGET, newPtr, newLen, false, true);
       if (from.node === undefined) fail(Errno.NOENT);
       if (from.node.kind === "dir") fail(Errno.PERM);

@@ -6,7 +6,14 @@ import { Errno, ERRNO_NAMES } from "../shared/wasi.js";
 export interface PolicyRule {
   /** Syscall name (e.g. "path_open"), or omitted for every syscall. */
   syscall?: string;
-  /** Matches calls whose resolved guest path starts with this prefix. */
+  /**
+   * Matches calls that reach this sandbox path or anything below it, by any
+   * name: the path is the resolved one (after `..` and symlinks); a link's
+   * source, both ends of a rename, calls through an fd opened under the
+   * prefix (setting times), and a rename, rmdir or unlink of one of the
+   * prefix's ancestors all count. Paths are the sandbox's, so a host
+   * directory mounted twice has two sandbox paths: protect both.
+   */
   pathPrefix?: string;
   /** Only calls that would modify the file system. */
   writesOnly?: boolean;
@@ -19,10 +26,26 @@ export interface PolicySpec {
   deny?: PolicyRule[];
 }
 
+/**
+ * One question to the policy. A rule is about what a path is, not how the
+ * guest named it, so the callers ask with every name a call can change: the
+ * resolved path (after `..` and symlinks) of each name a write reaches, both
+ * ends of a rename or link (a link's source counts as a write: it makes a
+ * second name through which the file can then be written), and, for calls
+ * that take a whole subtree with them, the subtree's root.
+ */
 export interface SyscallQuery {
   syscall: string;
+  /** The resolved sandbox path. */
   path?: string;
+  /** The call may modify the file system at `path`. */
   writes?: boolean;
+  /**
+   * The call moves, removes or replaces `path` with everything below it
+   * (rename, rmdir, unlink): a rule on a prefix below `path` matches too, as
+   * renaming /data away would move /data/protected out from under its rule.
+   */
+  subtree?: boolean;
 }
 
 const ERRNO_BY_NAME = Object.fromEntries(Object.entries(ERRNO_NAMES).map(([n, name]) => [name, Number(n)])) as Record<string, number>;
@@ -44,11 +67,17 @@ export class Policy {
     for (const rule of this.rules) {
       if (rule.syscall !== undefined && rule.syscall !== query.syscall) continue;
       if (rule.writesOnly && !query.writes) continue;
-      if (rule.pathPrefix !== undefined && !(query.path !== undefined && isUnder(query.path, rule.pathPrefix))) continue;
+      if (rule.pathPrefix !== undefined && !reaches(query, rule.pathPrefix)) continue;
       return rule.errno !== undefined ? ERRNO_BY_NAME[rule.errno]! : Errno.ACCES;
     }
     return 0;
   }
+}
+
+/** The call touches `prefix` or something below it. */
+function reaches(query: SyscallQuery, prefix: string): boolean {
+  if (query.path === undefined) return false;
+  return isUnder(query.path, prefix) || (query.subtree === true && isUnder(prefix, query.path));
 }
 
 function isUnder(path: string, prefix: string): boolean {
