@@ -1,18 +1,32 @@
-// Sandbox and run options: types, documented defaults, and validation.
-// Bad options are host misuse: they throw InvalidOptionsError with the field.
-import { isAbsolute } from "node:path";
-import { existsSync, statSync } from "node:fs";
+// Sandbox, run and pool options: types, documented defaults and ranges, and
+// their validation, all in this file. Bad options are host misuse: they throw
+// InvalidOptionsError, whose `option` names the offending option. An option is
+// checked for its type and range, and also against the others when a legal
+// value would still make every run fail (a mount over the driver's channel, a
+// policy denying what the driver needs). Unknown option names are refused: a
+// misspelt limit that silently does not apply is a security problem.
+import { isAbsolute, join } from "node:path";
+import { statSync } from "node:fs";
 import { InvalidOptionsError } from "../shared/errors.js";
-import { Policy, type PolicySpec } from "../policy/policy.js";
+import { Policy, type PolicyRule, type PolicySpec, type SyscallQuery } from "../policy/policy.js";
 import { ENGINE_INITIAL_BYTES } from "../engine/engine.js";
-import type { Pool } from "../pool/pool.js";
+import { STDLIB_PATH } from "../vfs/tree.js";
+import type { SandboxSpec } from "../worker/protocol.js";
+// A cycle (pool.ts validates its options here), harmless: neither module uses
+// the other until a function runs.
+import { Pool, type PoolOptions } from "../pool/pool.js";
 
 export type HostFunction = (...args: any[]) => unknown;
 
 export interface MountOption {
-  /** Host directory (must exist). */
+  /** Host directory: an absolute path to an existing directory. */
   host: string;
-  /** Absolute path inside the sandbox. */
+  /**
+   * Absolute path inside the sandbox, without "..". It may not be, lie under,
+   * or contain /dev, the driver's modules, or /usr/local/bin/python3; nor be
+   * or lie under another mount. A mount containing the working directory
+   * must hold it (the driver enters it at every fresh start).
+   */
   guest: string;
   /** Default true: mounts are read-only unless asked otherwise. */
   readonly?: boolean;
@@ -26,70 +40,81 @@ export interface MountOption {
 }
 
 export interface SandboxOptions {
-  /** Guest memory cap in bytes or as a size ("64M", "1G"). Default 256 MiB. Exact to the 64 KiB page. */
+  /** Guest memory cap in bytes (an integer) or as a size ("64M", "1G"). Default 256 MiB; 24 MiB to 4 GiB. Exact to the 64 KiB page. */
   memoryLimit?: number | string;
-  /** Default wall-clock limit per run, in ms. Default 30 000. */
+  /** Default wall-clock limit per run, in ms. Default 30 000; 1 to MAX_TIME_LIMIT_MS (2e9, about 23 days). */
   timeout?: number;
-  /** Default guest CPU-time limit per run, in ms (time in host functions and sleeps excluded). Default: none. */
+  /** Default guest CPU-time limit per run, in ms (time in host functions and sleeps excluded). Default: none; 1 to MAX_TIME_LIMIT_MS. */
   cpuTime?: number;
   /**
    * Default deterministic CPU budget per run, in eval-breaker checks (backward
    * jumps and calls); independent of the host's speed. Checked every 1000
-   * checks, so it binds to within 1000. Default: none.
+   * checks, so it binds to within 1000. Default: none; an integer from 1 to 2^53-1.
    */
   tickLimit?: number;
-  /** Bytes each of stdout and stderr may hold per run; the rest is cut. Default 10 MiB. */
+  /** Bytes each of stdout and stderr may hold per run; the rest is cut. Default 10 MiB; an integer from 1 to 256 MiB (output is held as text in memory). */
   outputLimit?: number;
-  /** Bytes the sandbox may write to its writable trees (/tmp, cwd, rw mounts). Default 64 MiB. */
+  /** Bytes the sandbox may write to its writable trees (/tmp, cwd, rw mounts). Default 64 MiB; an integer from 1 to 2^53-1. */
   diskQuota?: number;
-  /** Files and directories the sandbox may create. Default 10 000. */
+  /** Files and directories the sandbox may create. Default 10 000; an integer from 1 to 2^53-1. */
   inodeQuota?: number;
-  /** Open file descriptors (including stdio). Default 256. */
+  /**
+   * Open file descriptors, including stdio, the root and the driver's channel.
+   * Default 256; an integer from 8 (MIN_OPEN_FILES: the 5 pyvisor holds and
+   * room for a program to start) to 65 536.
+   */
   maxOpenFiles?: number;
+  /** Host directories to mount (see MountOption). Default none. */
   mounts?: MountOption[];
-  /** The guest's whole environment. Nothing comes from the host. Default {HOME, PATH, LANG}. */
+  /** The guest's whole environment: names without "=" or NUL, string values without NUL. Nothing comes from the host. Default {HOME, PATH, LANG, TZ}. */
   env?: Record<string, string>;
-  /** Files to create before the first run: guest path -> contents. */
+  /** Files to create before the first run: absolute guest path (not under /dev or pyvisor's own files) -> string or bytes. */
   files?: Record<string, string | Uint8Array>;
-  /** Working directory. Default /home/user. */
+  /** Working directory: an absolute guest path without "..", not under /dev or pyvisor's own files. Default /home/user. */
   cwd?: string;
-  /** Fixed clock (2000-01-01 advancing per read), seeded randomness, fresh (not snapshotted) interpreter. */
+  /** Fixed clock (2000-01-01 advancing per read), seeded randomness, fresh (not snapshotted) interpreter. Default false. */
   deterministic?: boolean;
-  /** Seed for deterministic randomness. Default 0. */
+  /** Seed for deterministic randomness: a safe integer. Default 0. */
   seed?: number;
-  /** Host functions callable from Python as globals and via `pyvisor.call(name, ...)`. */
+  /** Host functions callable from Python as globals and via `pyvisor.call(name, ...)`; names are Python identifiers. */
   functions?: Record<string, HostFunction>;
-  /** Per host-function call limit in ms. Default 10 000. */
+  /** Per host-function call limit in ms. Default 10 000; 1 to MAX_TIME_LIMIT_MS. */
   functionTimeout?: number;
-  /** Host-function calls allowed per run. Default 10 000. */
+  /** Host-function calls allowed per run. Default 10 000; an integer from 0 (no calls) to 2^53-1. */
   maxFunctionCalls?: number;
-  /** Syscall rules (deny lists). Sockets are always refused. */
+  /**
+   * Syscall rules (deny lists). Sockets are always refused. Each rule names a
+   * WASI syscall (or none for all) and an absolute `pathPrefix`; a rule that
+   * would deny what the run driver needs for every run (its channel
+   * /dev/pyvisor, stdio, entering the working directory; and, for a
+   * deterministic sandbox, what CPython needs to start) is refused.
+   */
   policy?: PolicySpec;
-  /** Record every syscall of each run in `result.trace`. */
+  /** Record every syscall of each run in `result.trace`. Default false. */
   trace?: boolean;
-  /** The pool to place the sandbox on; default: a shared pool of worker processes. */
+  /** The pool to place the sandbox on (a `new Pool`); default: a shared pool of worker processes. */
   pool?: Pool;
 }
 
 export interface RunOptions {
-  /** Standard input: text, bytes, or an async iterable of either (read fully before the run starts). */
+  /** Standard input: text, bytes, or an async iterable of either (pulled chunk by chunk as the guest reads). */
   stdin?: string | Uint8Array | AsyncIterable<string | Uint8Array>;
-  /** Wall-clock limit for this run, in ms. */
+  /** Wall-clock limit for this run, in ms. Default: the sandbox's `timeout`; 1 to MAX_TIME_LIMIT_MS. */
   timeout?: number;
-  /** Guest CPU-time limit for this run, in ms. */
+  /** Guest CPU-time limit for this run, in ms. Default: the sandbox's `cpuTime`; 1 to MAX_TIME_LIMIT_MS. */
   cpuTime?: number;
   /** Deterministic CPU budget for this run, in eval-breaker checks (see SandboxOptions.tickLimit). */
   tickLimit?: number;
-  /** Globals bound for this run (plain data only). */
+  /** Globals bound for this run: an object keyed by Python identifiers, plain data only. */
   inputs?: Record<string, unknown>;
   /** Receives stdout chunks as they are written. */
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
   /** Cancels the run (it ends with error type CancelledError). */
   signal?: AbortSignal;
-  /** Shown in tracebacks. Default "<string>". */
+  /** Shown in tracebacks: a string without NUL. Default "<string>". */
   filename?: string;
-  /** argv for the program (sys.argv). Default [filename]. */
+  /** argv for the program (sys.argv): an array of strings. Default [filename]. */
   argv?: string[];
 }
 
@@ -106,70 +131,429 @@ export const DEFAULTS = {
   cwd: "/home/user",
 } as const;
 
-const SIZE_UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+/**
+ * Longest time limit, in ms (about 23 days). The pool arms a Node timer for a
+ * run's limit plus its hard-stop grace, and Node fires a timer longer than
+ * 2^31-1 ms at once: a larger limit would end every run as timed out.
+ */
+export const MAX_TIME_LIMIT_MS = 2_000_000_000;
+/** Longest hard-stop grace, in ms: a run's limit plus its grace still fits a Node timer. */
+export const MAX_HARD_STOP_GRACE_MS = 60_000;
+/** Fewest open files: stdio, the root and the driver's channel take 5; a program needs a few to start (its file, an import's directory and file). */
+export const MIN_OPEN_FILES = 8;
+const MAX_OPEN_FILES = 65_536;
+const MAX_OUTPUT_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Most engines a pool may have (each is a process or thread with its own memory). */
+export const MAX_POOL_SIZE = 256;
+const MAX_WARM_INTERPRETERS = 64;
+const MIN_MEMORY_BYTES = ENGINE_INITIAL_BYTES + 4 * 1024 * 1024;
+const MAX_MEMORY_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Paths pyvisor itself serves: the devices (the driver's channel is
+ * /dev/pyvisor), the driver's modules and the interpreter's placeholder. A
+ * mount may not be one, lie under one, or cover one; files and the working
+ * directory may not be one or lie under one.
+ */
+const INTERNAL_PATHS = ["/dev", `${STDLIB_PATH}/_pyvisor.py`, `${STDLIB_PATH}/pyvisor`, "/usr/local/bin/python3"];
+
+/** The WASI preview 1 syscalls: the names a policy rule may give. */
+export const SYSCALL_NAMES: ReadonlySet<string> = new Set([
+  "args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
+  "fd_advise", "fd_allocate", "fd_close", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_fdstat_set_rights",
+  "fd_filestat_get", "fd_filestat_set_size", "fd_filestat_set_times", "fd_pread", "fd_prestat_get", "fd_prestat_dir_name",
+  "fd_pwrite", "fd_read", "fd_readdir", "fd_renumber", "fd_seek", "fd_sync", "fd_tell", "fd_write",
+  "path_create_directory", "path_filestat_get", "path_filestat_set_times", "path_link", "path_open", "path_readlink",
+  "path_remove_directory", "path_rename", "path_symlink", "path_unlink_file",
+  "poll_oneoff", "proc_exit", "proc_raise", "sched_yield", "random_get", "sock_accept", "sock_recv", "sock_send", "sock_shutdown",
+]);
+
+/**
+ * What every run needs from the kernel (measured from traces of runs): the
+ * driver opens its channel read-write, reads and writes it and stdio, closes
+ * it, and enters the working directory when an interpreter starts.
+ */
+function runNeeds(cwd: string): Array<[SyscallQuery, string]> {
+  return [
+    [{ syscall: "path_open", path: "/dev/pyvisor", writes: true }, "the driver's channel to the host"],
+    [{ syscall: "fd_read" }, "the driver's channel and stdin"],
+    [{ syscall: "fd_write" }, "the driver's channel, stdout and stderr"],
+    [{ syscall: "fd_close" }, "closing the driver's channel after each run: its fds would leak until none were left"],
+    [{ syscall: "fd_fdstat_get" }, "opening the driver's channel"],
+    [{ syscall: "path_filestat_get", path: cwd, writes: false }, "entering the working directory"],
+  ];
+}
+
+/** What CPython needs to start (measured from a traced boot): a deterministic sandbox boots under its policy. */
+const STARTUP_NEEDS: Array<[SyscallQuery, string]> = [
+  ...["environ_get", "environ_sizes_get", "fd_prestat_get", "fd_prestat_dir_name", "fd_readdir", "random_get"]
+    .map((syscall): [SyscallQuery, string] => [{ syscall }, "the interpreter's start-up"]),
+  ...["path_open", "path_filestat_get"].flatMap((syscall) => [STDLIB_PATH, `${STDLIB_PATH}/encodings/__init__.py`, `${STDLIB_PATH}/pyvisor/_channel.py`]
+    .map((path): [SyscallQuery, string] => [{ syscall, path, writes: false }, "the interpreter's start-up (the standard library)"])),
+];
+
+// ---------------------------------------------------------------- checks
+
+/** Checks one option's value (never undefined) and throws InvalidOptionsError naming it. */
+type Check = (value: unknown, option: string) => void;
+/** One check per option: an option added to a type does not compile until it has its check. */
+type Checks<T> = { readonly [K in keyof T]-?: Check };
+
+function invalid(option: string, expected: string, value: unknown): never {
+  throw new InvalidOptionsError(option, `${option} must be ${expected}, got ${show(value)}`);
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (value === null || typeof value !== "object" && typeof value !== "function") return String(value);
+  if (typeof value === "function") return "a function";
+  return Array.isArray(value) ? "an array" : "an object";
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * A copy of `value`'s own properties, each checked by `checks`; a name not in
+ * `checks` is refused. Each property is read once (a getter cannot show the
+ * check one value and the sandbox another) and inherited ones never.
+ */
+function checkObject<T>(value: unknown, option: string, checks: Checks<T>, prefix = `${option}.`): Partial<T> {
+  if (!isObject(value)) invalid(option, "an object", value);
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const name = prefix + key;
+    if (!Object.hasOwn(checks, key)) {
+      const near = Object.keys(checks).find((known) => editDistance(known.toLowerCase(), key.toLowerCase()) <= 2);
+      throw new InvalidOptionsError(name, `unknown option ${name}${near ? ` (did you mean ${prefix}${near}?)` : ""}`);
+    }
+    if (item !== undefined) (checks as Record<string, Check>)[key]!(item, name);
+    copy[key] = item;
+  }
+  return copy as Partial<T>;
+}
+
+/** Levenshtein distance, to suggest the option a misspelt name meant. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+const bound = (n: number) => (n === Number.MAX_SAFE_INTEGER ? "2^53-1" : n === Number.MIN_SAFE_INTEGER ? "-(2^53-1)" : String(n));
+const integer = (min: number, max: number): Check => (value, option) => {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) invalid(option, `an integer from ${bound(min)} to ${bound(max)}`, value);
+};
+const milliseconds = (min: number, max: number): Check => (value, option) => {
+  if (typeof value !== "number" || !(value >= min && value <= max)) invalid(option, `a number of ms from ${min} to ${max}`, value);
+};
+const boolean: Check = (value, option) => {
+  if (typeof value !== "boolean") invalid(option, "true or false", value);
+};
+const fn: Check = (value, option) => {
+  if (typeof value !== "function") invalid(option, "a function", value);
+};
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const record = (checkKey: Check, checkValue: Check): Check => (value, option) => {
+  if (!isObject(value)) invalid(option, "an object", value);
+  for (const [key, item] of Object.entries(value)) {
+    const name = `${option}[${JSON.stringify(key)}]`;
+    checkKey(key, name);
+    checkValue(item, name);
+  }
+};
+const identifier: Check = (value, option) => {
+  if (typeof value !== "string" || !IDENTIFIER.test(value)) invalid(option, "named by a Python identifier", value);
+};
+const noNul: Check = (value, option) => {
+  if (typeof value !== "string" || value.includes("\0")) invalid(option, "a string without NUL", value);
+};
+const contents: Check = (value, option) => {
+  if (typeof value !== "string" && !(value instanceof Uint8Array)) invalid(option, "a string or a Uint8Array", value);
+};
+
+/** The components of an absolute guest path without ".." ("/a//./b/" is ["a", "b"]). */
+function guestParts(value: unknown, option: string): string[] {
+  if (typeof value !== "string" || !value.startsWith("/") || value.includes("\0") || value.split("/").includes("..")) {
+    invalid(option, 'an absolute sandbox path without ".."', value);
+  }
+  return value.split("/").filter((part) => part !== "" && part !== ".");
+}
+const isWithin = (inner: string[], outer: string[]) => outer.length <= inner.length && outer.every((part, i) => inner[i] === part);
+const internalParts = INTERNAL_PATHS.map((path) => guestParts(path, "INTERNAL_PATHS"));
+
+/** An absolute guest path that is not one of pyvisor's own paths nor under one (and, for a mount, does not cover one). */
+const placePath = (mount: boolean): Check => (value, option) => {
+  const parts = guestParts(value, option);
+  if (mount && parts.length === 0) invalid(option, "a directory below /", value);
+  for (const [i, internal] of internalParts.entries()) {
+    if (isWithin(parts, internal) || (mount && isWithin(internal, parts))) {
+      throw new InvalidOptionsError(option, `${option}: ${show(value)} ${mount && !isWithin(parts, internal) ? "covers" : "is or lies under"} ${INTERNAL_PATHS[i]}, which pyvisor serves itself (every run would fail)`);
+    }
+  }
+};
 
 /** Parses 123, "64M", "1.5G", "512K" (binary units) into bytes. */
-export function parseSize(value: number | string, field: string): number {
+export function parseSize(value: number | string, option: string): number {
   if (typeof value === "number") return value;
   const match = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$/i.exec(value);
-  if (!match) throw new InvalidOptionsError(`${field}: not a size: ${JSON.stringify(value)} (use e.g. 64M, 1G, 512K)`);
+  if (!match) throw new InvalidOptionsError(option, `${option}: not a size: ${JSON.stringify(value)} (use e.g. 64M, 1G, 512K)`);
   return Math.floor(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
 }
+const SIZE_UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
-export function positive(value: number | undefined, field: string, fallback: number, integer = true): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value > 0) || (integer && !Number.isInteger(value)) || !Number.isFinite(value)) {
-    throw new InvalidOptionsError(`${field} must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`);
+const memorySize: Check = (value, option) => {
+  if (typeof value !== "string" && (typeof value !== "number" || !Number.isInteger(value))) invalid(option, 'a whole number of bytes or a size ("64M")', value);
+  const bytes = parseSize(value, option);
+  if (!(bytes >= MIN_MEMORY_BYTES && bytes <= MAX_MEMORY_BYTES)) {
+    throw new InvalidOptionsError(option, `${option} must be between 24M and 4G (the interpreter needs 20 MiB to start), got ${show(value)}`);
   }
-  return value;
-}
+};
 
-export function checkGuestPath(path: string, field: string): string {
-  if (typeof path !== "string" || !path.startsWith("/") || path.includes("\0") || path.split("/").includes("..")) {
-    throw new InvalidOptionsError(`${field} must be an absolute sandbox path without "..", got ${JSON.stringify(path)}`);
-  }
-  return path;
-}
-
+/** Validates a memory limit and returns it in bytes (the CLI checks --memory with it too). */
 export function checkMemoryLimit(value: number | string | undefined): number {
-  const bytes = value === undefined ? DEFAULTS.memoryLimitBytes : parseSize(value, "memoryLimit");
-  if (!(bytes >= ENGINE_INITIAL_BYTES + 4 * 1024 * 1024) || bytes > 4 * 1024 ** 3) {
-    throw new InvalidOptionsError(`memoryLimit must be between 24M and 4G (the interpreter needs 20 MiB to start), got ${String(value)}`);
-  }
-  return bytes;
+  if (value === undefined) return DEFAULTS.memoryLimitBytes;
+  memorySize(value, "memoryLimit");
+  return parseSize(value, "memoryLimit");
 }
 
-export function checkMounts(mounts: MountOption[] | undefined) {
-  return (mounts ?? []).map((mount, i) => {
-    if (!mount || typeof mount.host !== "string" || !isAbsolute(mount.host)) throw new InvalidOptionsError(`mounts[${i}].host must be an absolute host path`);
-    if (!existsSync(mount.host) || !statSync(mount.host).isDirectory()) throw new InvalidOptionsError(`mounts[${i}].host is not an existing directory: ${mount.host}`);
-    return { hostPath: mount.host, guestPath: checkGuestPath(mount.guest, `mounts[${i}].guest`), readonly: mount.readonly !== false, allowSymlinks: mount.allowSymlinks === true };
+const hostDirectory: Check = (value, option) => {
+  if (typeof value !== "string" || !isAbsolute(value) || value.includes("\0")) invalid(option, "an absolute host path", value);
+  if (!isDirectory(value)) throw new InvalidOptionsError(option, `${option} is not an existing directory: ${value}`);
+};
+function isDirectory(hostPath: string): boolean {
+  try {
+    return statSync(hostPath).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+const MOUNT_OPTIONS: Checks<MountOption> = { host: hostDirectory, guest: placePath(true), readonly: boolean, allowSymlinks: boolean };
+const mountList: Check = (value, option) => {
+  if (!Array.isArray(value)) invalid(option, "an array of { host, guest, readonly?, allowSymlinks? }", value);
+  value.forEach((mount, i) => {
+    const copy = checkObject<MountOption>(mount, `${option}[${i}]`, MOUNT_OPTIONS);
+    if (copy.host === undefined) invalid(`${option}[${i}].host`, "an absolute host path", undefined);
+    if (copy.guest === undefined) invalid(`${option}[${i}].guest`, "an absolute sandbox path", undefined);
+  });
+};
+
+const POLICY_RULE: Checks<PolicyRule> = {
+  syscall: (value, option) => {
+    if (typeof value !== "string" || !SYSCALL_NAMES.has(value)) invalid(option, "a WASI syscall name (e.g. \"path_open\")", value);
+  },
+  pathPrefix: (value, option) => {
+    guestParts(value, option);
+  },
+  writesOnly: boolean,
+  errno: (value, option) => {
+    try {
+      new Policy({ deny: [{ errno: value as PolicyRule["errno"] }] });
+    } catch {
+      invalid(option, 'an errno name (e.g. "EACCES")', value);
+    }
+  },
+};
+const POLICY: Checks<PolicySpec> = {
+  deny: (value, option) => {
+    if (!Array.isArray(value)) invalid(option, "an array of rules", value);
+    value.forEach((rule, i) => checkObject<PolicyRule>(rule, `${option}[${i}]`, POLICY_RULE));
+  },
+};
+
+const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
+  memoryLimit: memorySize,
+  timeout: milliseconds(1, MAX_TIME_LIMIT_MS),
+  cpuTime: milliseconds(1, MAX_TIME_LIMIT_MS),
+  tickLimit: integer(1, Number.MAX_SAFE_INTEGER),
+  outputLimit: integer(1, MAX_OUTPUT_LIMIT_BYTES),
+  diskQuota: integer(1, Number.MAX_SAFE_INTEGER),
+  inodeQuota: integer(1, Number.MAX_SAFE_INTEGER),
+  maxOpenFiles: integer(MIN_OPEN_FILES, MAX_OPEN_FILES),
+  mounts: mountList,
+  env: record((key, option) => {
+    if (key === "" || (key as string).includes("=") || (key as string).includes("\0")) invalid(option, "named without \"=\" or NUL", key);
+  }, noNul),
+  files: record(placePath(false), contents),
+  cwd: placePath(false),
+  deterministic: boolean,
+  seed: integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+  functions: record(identifier, fn),
+  functionTimeout: milliseconds(1, MAX_TIME_LIMIT_MS),
+  maxFunctionCalls: integer(0, Number.MAX_SAFE_INTEGER),
+  policy: (value, option) => {
+    checkObject<PolicySpec>(value, option, POLICY);
+  },
+  trace: boolean,
+  pool: (value, option) => {
+    if (!(value instanceof Pool)) invalid(option, "a Pool (new Pool(...))", value);
+  },
+};
+
+// ---------------------------------------------------------------- combinations
+
+/** Mounts may not repeat or nest; a mount holding the working directory must have it. */
+function checkMountLayout(mounts: MountOption[], cwd: string): void {
+  const cwdParts = guestParts(cwd, "cwd");
+  mounts.forEach((mount, i) => {
+    const parts = guestParts(mount.guest, `mounts[${i}].guest`);
+    for (const [j, earlier] of mounts.slice(0, i).entries()) {
+      const other = guestParts(earlier.guest, `mounts[${j}].guest`);
+      if (isWithin(parts, other) || isWithin(other, parts)) {
+        throw new InvalidOptionsError(`mounts[${i}].guest`, `mounts[${i}].guest ${show(mount.guest)} overlaps mounts[${j}].guest ${show(earlier.guest)}: mounts may not repeat or nest`);
+      }
+    }
+    if (isWithin(cwdParts, parts) && cwdParts.length > parts.length && !isDirectory(join(mount.host, ...cwdParts.slice(parts.length)))) {
+      throw new InvalidOptionsError(`mounts[${i}].guest`, `mounts[${i}].guest ${show(mount.guest)} holds the working directory ${cwd}, which is not a directory in ${mount.host} (every run would fail to enter it)`);
+    }
   });
 }
 
-export function checkSeed(seed: number | undefined): number {
-  if (seed === undefined) return 0;
-  if (!Number.isSafeInteger(seed)) throw new InvalidOptionsError(`seed must be an integer, got ${String(seed)}`);
-  return seed;
+/** A rule that would deny what every run needs makes every run fail: refused, naming the rule. */
+function checkPolicyNeeds(policy: PolicySpec, cwd: string, deterministic: boolean): void {
+  const needs = deterministic ? [...runNeeds(cwd), ...STARTUP_NEEDS] : runNeeds(cwd);
+  (policy.deny ?? []).forEach((rule, i) => {
+    const single = new Policy({ deny: [rule] });
+    const denied = needs.find(([query]) => single.check(query) !== 0);
+    if (denied === undefined) return;
+    const [query, why] = denied;
+    const what = `${query.syscall}${query.path !== undefined ? ` of ${query.path}` : ""}${query.writes ? " (read-write)" : ""}`;
+    throw new InvalidOptionsError(`policy.deny[${i}]`, `policy.deny[${i}] denies ${what}, which every run needs (${why}): every run would fail; narrow the rule (syscall, pathPrefix)`);
+  });
 }
 
-/** The policy is data for the engine; checked here so that a bad rule is an error of `create`, not of the engine. */
-export function checkPolicy(policy: PolicySpec | undefined): PolicySpec {
-  if (policy === undefined) return {};
-  try {
-    new Policy(policy);
-  } catch (error) {
-    throw new InvalidOptionsError(`policy: ${(error as Error).message}`);
-  }
-  return policy;
+// ---------------------------------------------------------------- resolved options
+
+/** Per-run limits, in the units the engine takes. */
+export interface RunLimits {
+  timeoutMs: number;
+  cpuTimeMs: number;
+  tickLimit: number;
+  outputLimitBytes: number;
 }
 
-export function checkEnv(env: Record<string, string> | undefined): Record<string, string> {
-  if (env === undefined) return { ...DEFAULTS.env };
-  for (const [key, value] of Object.entries(env)) {
-    if (key === "" || key.includes("=") || key.includes("\0") || typeof value !== "string" || value.includes("\0")) {
-      throw new InvalidOptionsError(`env: invalid entry ${JSON.stringify(key)}`);
-    }
-  }
-  return { ...env };
+export interface ResolvedSandboxOptions {
+  spec: SandboxSpec;
+  /** Defaults of each run. */
+  limits: RunLimits;
+  functions: Record<string, HostFunction>;
+  functionTimeoutMs: number;
+  maxFunctionCalls: number;
+  pool: Pool | undefined;
+}
+
+/** Validates `Sandbox.create`'s options and resolves their defaults. */
+export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions {
+  const o = checkObject<SandboxOptions>(options, "options", SANDBOX_OPTIONS, "");
+  const cwd = o.cwd ?? DEFAULTS.cwd;
+  const mounts = o.mounts ?? [];
+  const policy = o.policy ?? {};
+  const deterministic = o.deterministic ?? false;
+  checkMountLayout(mounts, cwd);
+  checkPolicyNeeds(policy, cwd, deterministic);
+  const functions = { ...o.functions };
+  const files: Record<string, Uint8Array> = {};
+  for (const [path, data] of Object.entries(o.files ?? {})) files[path] = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return {
+    spec: {
+      memoryLimitBytes: checkMemoryLimit(o.memoryLimit),
+      mounts: mounts.map((mount) => ({ hostPath: mount.host, guestPath: mount.guest, readonly: mount.readonly !== false, allowSymlinks: mount.allowSymlinks === true })),
+      env: { ...(o.env ?? DEFAULTS.env) },
+      files,
+      cwd,
+      diskQuotaBytes: o.diskQuota ?? DEFAULTS.diskQuotaBytes,
+      inodeQuota: o.inodeQuota ?? DEFAULTS.inodeQuota,
+      maxOpenFiles: o.maxOpenFiles ?? DEFAULTS.maxOpenFiles,
+      deterministic,
+      seed: o.seed ?? 0,
+      policy,
+      trace: o.trace ?? false,
+      functions: Object.keys(functions),
+    },
+    limits: {
+      timeoutMs: o.timeout ?? DEFAULTS.timeoutMs,
+      cpuTimeMs: o.cpuTime ?? Infinity,
+      tickLimit: o.tickLimit ?? Infinity,
+      outputLimitBytes: o.outputLimit ?? DEFAULTS.outputLimitBytes,
+    },
+    functions,
+    functionTimeoutMs: o.functionTimeout ?? DEFAULTS.functionTimeoutMs,
+    maxFunctionCalls: o.maxFunctionCalls ?? DEFAULTS.maxFunctionCalls,
+    pool: o.pool,
+  };
+}
+
+const RUN_OPTIONS: Checks<RunOptions> = {
+  stdin: (value, option) => {
+    const iterable = value !== null && typeof value === "object" && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+    if (typeof value !== "string" && !(value instanceof Uint8Array) && !iterable) invalid(option, "a string, a Uint8Array or an async iterable of them", value);
+  },
+  timeout: SANDBOX_OPTIONS.timeout,
+  cpuTime: SANDBOX_OPTIONS.cpuTime,
+  tickLimit: SANDBOX_OPTIONS.tickLimit,
+  inputs: record(identifier, () => undefined),
+  onStdout: fn,
+  onStderr: fn,
+  signal: (value, option) => {
+    if (!(value instanceof AbortSignal)) invalid(option, "an AbortSignal", value);
+  },
+  filename: noNul,
+  argv: (value, option) => {
+    if (!Array.isArray(value) || !value.every((arg) => typeof arg === "string")) invalid(option, "an array of strings", value);
+  },
+};
+
+/** Validates a run's options; the limits fall back to the sandbox's. */
+export function resolveRunOptions(options: unknown, defaults: RunLimits): { options: RunOptions; limits: RunLimits } {
+  const o = checkObject<RunOptions>(options, "options", RUN_OPTIONS, "");
+  return {
+    options: o,
+    limits: {
+      timeoutMs: o.timeout ?? defaults.timeoutMs,
+      cpuTimeMs: o.cpuTime ?? defaults.cpuTimeMs,
+      tickLimit: o.tickLimit ?? defaults.tickLimit,
+      outputLimitBytes: defaults.outputLimitBytes,
+    },
+  };
+}
+
+const POOL_OPTIONS: Checks<PoolOptions> = {
+  size: integer(1, MAX_POOL_SIZE),
+  isolation: (value, option) => {
+    if (value !== "process" && value !== "thread") invalid(option, '"process" or "thread"', value);
+  },
+  maxQueuePerEngine: integer(1, Number.MAX_SAFE_INTEGER),
+  hardStopGraceMs: milliseconds(0, MAX_HARD_STOP_GRACE_MS),
+  callTimeoutMs: milliseconds(1, MAX_TIME_LIMIT_MS),
+  snapshotCache: (value, option) => {
+    if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);
+  },
+  warmInterpreters: integer(0, MAX_WARM_INTERPRETERS),
+};
+
+/** Validates `new Pool`'s options (an own copy, read once). */
+export function checkPoolOptions(options: unknown): PoolOptions {
+  return checkObject<PoolOptions>(options, "options", POOL_OPTIONS, "");
+}
+
+const FS_REMOVE_OPTIONS: Checks<{ recursive?: boolean }> = { recursive: boolean };
+
+/** Checks an `sb.fs` path (absolute, no ".."); `remove` may not name the root. */
+export function checkFsPath(path: unknown, removing = false): string {
+  const parts = guestParts(path, "path");
+  if (removing && parts.length === 0) throw new InvalidOptionsError("path", `EBUSY: path ${show(path)} is the root directory, which cannot be removed`);
+  return path as string;
+}
+
+export function checkFsRemoveOptions(options: unknown): { recursive: boolean } {
+  return { recursive: checkObject(options, "options", FS_REMOVE_OPTIONS, "").recursive === true };
+}
+
+export function checkFsData(data: unknown): Uint8Array {
+  contents(data, "data");
+  return typeof data === "string" ? new TextEncoder().encode(data) : data as Uint8Array;
 }

@@ -2,13 +2,13 @@
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
 import { CodecError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, InvalidOptionsError, PyvisorError } from "../shared/errors.js";
+import { DisposedError, ErrorType, InvalidOptionsError } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
 import type { GuestRequest, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
-  checkEnv, checkGuestPath, checkPolicy, checkSeed, checkMemoryLimit, checkMounts, DEFAULTS, positive,
-  type HostFunction, type RunOptions, type SandboxOptions,
+  checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
+  type HostFunction, type ResolvedSandboxOptions, type RunLimits, type RunOptions, type SandboxOptions,
 } from "./options.js";
 
 export interface RunError {
@@ -59,13 +59,13 @@ function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() 
           const { value, done } = await iterator.next();
           if (done) return EMPTY;
           const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
-          if (!(chunk instanceof Uint8Array)) throw new InvalidOptionsError("stdin chunks must be strings or Uint8Arrays");
+          if (!(chunk instanceof Uint8Array)) throw new InvalidOptionsError("stdin", "stdin chunks must be strings or Uint8Arrays");
           if (chunk.length > 0) return chunk;
         }
       },
     };
   }
-  throw new InvalidOptionsError("stdin must be a string, a Uint8Array or an async iterable of them");
+  throw new InvalidOptionsError("stdin", "stdin must be a string, a Uint8Array or an async iterable of them");
 }
 
 export class Sandbox implements AsyncDisposable {
@@ -73,46 +73,25 @@ export class Sandbox implements AsyncDisposable {
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(
-    private readonly pool: Pool,
-    private readonly spec: SandboxSpec,
-    private readonly options: SandboxOptions,
-    private readonly functions: Record<string, HostFunction>,
-  ) {}
+  private readonly pool: Pool;
+  private readonly spec: SandboxSpec;
+  private readonly limits: RunLimits;
+  private readonly functions: Record<string, HostFunction>;
+  private readonly functionTimeoutMs: number;
+  private readonly maxFunctionCalls: number;
+
+  private constructor(options: ResolvedSandboxOptions) {
+    this.pool = options.pool ?? getDefaultPool();
+    this.spec = options.spec;
+    this.limits = options.limits;
+    this.functions = options.functions;
+    this.functionTimeoutMs = options.functionTimeoutMs;
+    this.maxFunctionCalls = options.maxFunctionCalls;
+  }
 
   /** Builds a sandbox (validates options, places it on the pool, starts its interpreter). */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    if (options === null || typeof options !== "object") throw new InvalidOptionsError("options must be an object");
-    const functions = options.functions ?? {};
-    for (const [name, fn] of Object.entries(functions)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidOptionsError(`functions: ${JSON.stringify(name)} is not a Python identifier`);
-      if (typeof fn !== "function") throw new InvalidOptionsError(`functions.${name} must be a function`);
-    }
-    const files: Record<string, Uint8Array> = {};
-    for (const [path, contents] of Object.entries(options.files ?? {})) {
-      checkGuestPath(path, `files[${JSON.stringify(path)}]`);
-      files[path] = typeof contents === "string" ? new TextEncoder().encode(contents) : contents;
-    }
-    const spec: SandboxSpec = {
-      memoryLimitBytes: checkMemoryLimit(options.memoryLimit),
-      mounts: checkMounts(options.mounts),
-      env: checkEnv(options.env),
-      files,
-      cwd: checkGuestPath(options.cwd ?? DEFAULTS.cwd, "cwd"),
-      diskQuotaBytes: positive(options.diskQuota, "diskQuota", DEFAULTS.diskQuotaBytes),
-      inodeQuota: positive(options.inodeQuota, "inodeQuota", DEFAULTS.inodeQuota),
-      maxOpenFiles: positive(options.maxOpenFiles, "maxOpenFiles", DEFAULTS.maxOpenFiles),
-      deterministic: options.deterministic === true,
-      seed: checkSeed(options.seed),
-      policy: checkPolicy(options.policy),
-      trace: options.trace === true,
-      functions: Object.keys(functions),
-    };
-    positive(options.timeout, "timeout", DEFAULTS.timeoutMs, false);
-    positive(options.cpuTime, "cpuTime", Infinity, false);
-    positive(options.tickLimit, "tickLimit", Infinity);
-    positive(options.outputLimit, "outputLimit", DEFAULTS.outputLimitBytes);
-    const sandbox = new Sandbox(options.pool ?? getDefaultPool(), spec, options, functions);
+    const sandbox = new Sandbox(resolveSandboxOptions(options));
     await sandbox.place();
     return sandbox;
   }
@@ -131,46 +110,60 @@ export class Sandbox implements AsyncDisposable {
 
   /** Runs Python source in this sandbox's persistent `__main__`. */
   run(code: string, options: RunOptions = {}): Promise<RunResult> {
-    this.checkAlive();
-    if (typeof code !== "string") return Promise.reject(new InvalidOptionsError("code must be a string"));
-    const filename = options.filename ?? "<string>";
-    return this.execute({ kind: "code", code, filename, argv: options.argv ?? [filename], mode: "auto", inputs: null, printErrors: false }, options);
+    return this.start(options, (o) => {
+      if (typeof code !== "string") throw new InvalidOptionsError("code", "code must be a string");
+      const filename = o.filename ?? "<string>";
+      return { kind: "code", code, filename, argv: o.argv ?? [filename], mode: "auto", inputs: null, printErrors: false };
+    });
   }
 
   /** Runs a file of the sandbox as `__main__` (like `python FILE`). */
   runFile(path: string, options: RunOptions = {}): Promise<RunResult> {
-    this.checkAlive();
-    return this.execute({ kind: "file", path, argv: options.argv ?? [path], mode: "exec", inputs: null, printErrors: true }, options);
+    return this.start(options, (o) => {
+      if (typeof path !== "string" || path === "" || path.includes("\0")) throw new InvalidOptionsError("path", "path must be a non-empty string without NUL");
+      return { kind: "file", path, argv: o.argv ?? [path], mode: "exec", inputs: null, printErrors: true };
+    });
   }
 
   /** Runs a module as `__main__` (like `python -m MODULE`). */
   runModule(module: string, options: RunOptions = {}): Promise<RunResult> {
-    this.checkAlive();
-    return this.execute({ kind: "module", module, argv: options.argv ?? [module], mode: "exec", inputs: null, printErrors: true }, options);
+    return this.start(options, (o) => {
+      if (typeof module !== "string" || !/^[\p{ID_Start}_]\p{ID_Continue}*(\.[\p{ID_Start}_]\p{ID_Continue}*)*$/u.test(module)) {
+        throw new InvalidOptionsError("module", `module must be a dotted Python name, got ${JSON.stringify(String(module))}`);
+      }
+      return { kind: "module", module, argv: o.argv ?? [module], mode: "exec", inputs: null, printErrors: true };
+    });
+  }
+
+  /** Checks the call before queueing it: bad options reject at once, not after the runs ahead. */
+  private start(options: RunOptions, request: (options: RunOptions) => GuestRequest): Promise<RunResult> {
+    try {
+      this.checkAlive();
+      const checked = resolveRunOptions(options, this.limits);
+      return this.enqueue(request(checked.options), checked);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** @internal also used by the CLI for python-like error printing. */
   execute(request: GuestRequest, options: RunOptions): Promise<RunResult> {
-    const task = this.queue.then(() => this.executeNow(request, options));
+    try {
+      return this.enqueue(request, resolveRunOptions(options, this.limits));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private enqueue(request: GuestRequest, checked: { options: RunOptions; limits: RunLimits }): Promise<RunResult> {
+    const inputs = encodeInputs(checked.options.inputs);
+    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits));
     this.queue = task.catch(() => undefined);
     return task;
   }
 
-  private async executeNow(request: GuestRequest, options: RunOptions): Promise<RunResult> {
+  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits): Promise<RunResult> {
     // No alive check here: runs queued before dispose() still complete (dispose waits for them).
-    let inputs: Uint8Array | null = null;
-    if (options.inputs !== undefined) {
-      if (options.inputs === null || typeof options.inputs !== "object" || Array.isArray(options.inputs)) throw new InvalidOptionsError("inputs must be an object of globals");
-      for (const name of Object.keys(options.inputs)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidOptionsError(`inputs: ${JSON.stringify(name)} is not a Python identifier`);
-      }
-      try {
-        inputs = encodeValue(options.inputs);
-      } catch (error) {
-        if (error instanceof CodecError) throw new PyvisorError(`inputs: ${error.message}`);
-        throw error;
-      }
-    }
     let reset = false;
     if (this.placement === null || this.pool.lostSandboxes.has(this.placement.sandboxId)) {
       if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
@@ -179,17 +172,14 @@ export class Sandbox implements AsyncDisposable {
     }
     const stdin = stdinSource(options.stdin);
     const run: RunRequest = {
-      request: { ...request, inputs },
+      request,
       stdin: stdin.data,
       stdinStream: stdin.next !== null,
       streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
-      timeoutMs: positive(options.timeout, "timeout", this.options.timeout ?? DEFAULTS.timeoutMs, false),
-      cpuTimeMs: positive(options.cpuTime, "cpuTime", this.options.cpuTime ?? Infinity, false),
-      tickLimit: positive(options.tickLimit, "tickLimit", this.options.tickLimit ?? Infinity),
-      outputLimitBytes: this.options.outputLimit ?? DEFAULTS.outputLimitBytes,
+      ...limits,
     };
     let hostCalls = 0;
-    const maxCalls = this.options.maxFunctionCalls ?? DEFAULTS.maxFunctionCalls;
+    const maxCalls = this.maxFunctionCalls;
     const decoder = { 1: new TextDecoder(), 2: new TextDecoder() };
     const outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
       output: (fd, chunk) => {
@@ -217,7 +207,7 @@ export class Sandbox implements AsyncDisposable {
     const fn = Object.hasOwn(this.functions, call.name) ? this.functions[call.name] : undefined;
     if (fn === undefined) return { ok: false, error: `no host function named ${JSON.stringify(call.name)}` };
     const kwargs = call.kwargs && typeof call.kwargs === "object" && Object.keys(call.kwargs).length > 0 ? [call.kwargs] : [];
-    const timeoutMs = this.options.functionTimeout ?? DEFAULTS.functionTimeoutMs;
+    const timeoutMs = this.functionTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
       const value = await Promise.race([
@@ -280,17 +270,18 @@ export class Sandbox implements AsyncDisposable {
       this.checkAlive();
       return this.queue.then(() => this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp));
     };
+    // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the engine.
     return {
-      readFile: async (path: string): Promise<Uint8Array> => op({ op: "read", path }) as Promise<Uint8Array>,
-      readText: async (path: string): Promise<string> => Buffer.from((await op({ op: "read", path })) as Uint8Array).toString("utf8"),
+      readFile: async (path: string): Promise<Uint8Array> => op({ op: "read", path: checkFsPath(path) }) as Promise<Uint8Array>,
+      readText: async (path: string): Promise<string> => Buffer.from((await op({ op: "read", path: checkFsPath(path) })) as Uint8Array).toString("utf8"),
       writeFile: async (path: string, data: string | Uint8Array): Promise<void> => {
-        await op({ op: "write", path, data: typeof data === "string" ? new TextEncoder().encode(data) : data });
+        await op({ op: "write", path: checkFsPath(path), data: checkFsData(data) });
       },
-      mkdir: async (path: string): Promise<void> => { await op({ op: "mkdir", path }); },
-      list: async (path: string): Promise<string[]> => op({ op: "list", path }) as Promise<string[]>,
-      stat: async (path: string) => op({ op: "stat", path }) as Promise<{ kind: string; size: number; mtimeMs: number }>,
+      mkdir: async (path: string): Promise<void> => { await op({ op: "mkdir", path: checkFsPath(path) }); },
+      list: async (path: string): Promise<string[]> => op({ op: "list", path: checkFsPath(path) }) as Promise<string[]>,
+      stat: async (path: string) => op({ op: "stat", path: checkFsPath(path) }) as Promise<{ kind: string; size: number; mtimeMs: number }>,
       remove: async (path: string, options: { recursive?: boolean } = {}): Promise<void> => {
-        await op({ op: "remove", path, recursive: options.recursive === true });
+        await op({ op: "remove", path: checkFsPath(path, true), ...checkFsRemoveOptions(options) });
       },
     };
   }
@@ -308,8 +299,20 @@ export class Sandbox implements AsyncDisposable {
   }
 }
 
+/** Inputs encoded for the guest; a value the codec cannot carry is a bad option. */
+function encodeInputs(inputs: Record<string, unknown> | undefined): Uint8Array | null {
+  if (inputs === undefined) return null;
+  try {
+    return encodeValue(inputs);
+  } catch (error) {
+    if (error instanceof CodecError) throw new InvalidOptionsError("inputs", `inputs: ${error.message}`);
+    throw error;
+  }
+}
+
 /** A fresh sandbox for one run. */
 export async function runPython(code: string, options: SandboxOptions & RunOptions = {}): Promise<RunResult> {
+  if (options === null || typeof options !== "object") throw new InvalidOptionsError("options", "options must be an object");
   const { stdin, inputs, onStdout, onStderr, signal, filename, argv, ...sandboxOptions } = options;
   const sandbox = await Sandbox.create(sandboxOptions);
   try {

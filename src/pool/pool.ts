@@ -7,28 +7,29 @@ import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../wo
 import { lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import { PyvisorError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
+import { checkPoolOptions, MAX_POOL_SIZE } from "../api/options.js";
 
 export type Isolation = "process" | "thread";
 
 export interface PoolOptions {
-  /** Number of engines; default: the machine's available parallelism. */
+  /** Number of engines: an integer from 1 to 256. Default: the machine's available parallelism. */
   size?: number;
   /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
   isolation?: Isolation;
-  /** Runs that may wait per engine before `run` waits for room (backpressure). Default 64. */
+  /** Runs that may wait per engine before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
   maxQueuePerEngine?: number;
-  /** How long after its deadline a run that ignores the interrupt is killed. Default 500 ms. */
+  /** How long after its deadline a run that ignores the interrupt is killed, in ms: 0 to 60 000. Default 500. */
   hardStopGraceMs?: number;
-  /** Per host-function call timeout inside the engine. Default 30 s. */
+  /** Per host-function call timeout inside the engine, in ms: 1 to MAX_TIME_LIMIT_MS (2e9). Default 30 000. */
   callTimeoutMs?: number;
   /**
    * Keep the initialized-interpreter snapshot on disk (true: the default
    * directory, see defaultSnapshotCacheDir) so that new processes skip
    * CPython's start-up. Processes that share the file share its str hash
-   * secret. Default false: one snapshot per engine.
+   * secret. Default false: one snapshot per engine. A string is the directory.
    */
   snapshotCache?: boolean | string;
-  /** Interpreters each engine restores ahead of demand. Default 2; 0 for one-shot use (the CLI). */
+  /** Interpreters each engine restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
   warmInterpreters?: number;
 }
 
@@ -82,15 +83,13 @@ export class Pool {
   readonly lostSandboxes = new Set<number>();
 
   constructor(options: PoolOptions = {}) {
-    this.size = options.size ?? Math.max(1, availableParallelism());
-    if (!Number.isInteger(this.size) || this.size < 1) throw new PyvisorError("pool size must be a positive integer");
+    options = checkPoolOptions(options);
+    this.size = options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
     this.isolation = options.isolation ?? "process";
-    if (this.isolation !== "process" && this.isolation !== "thread") throw new PyvisorError(`isolation must be "process" or "thread"`);
     this.maxQueue = options.maxQueuePerEngine ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.warmInterpreters = options.warmInterpreters ?? 2;
-    if (!Number.isInteger(this.warmInterpreters) || this.warmInterpreters < 0) throw new PyvisorError("warmInterpreters must be a non-negative integer");
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
     for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));

@@ -27,8 +27,17 @@ export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 export class PyvisorError extends Error {
   override name = "PyvisorError";
 }
+/**
+ * A bad option or argument (wrong type, out of range, unknown name, or a
+ * combination that would make every run fail). `option` names it as written
+ * in the options object: "timeout", "mounts[0].guest", "policy.deny[1]",
+ * "functions[\"f\"]"; for `sb.fs` calls, the argument ("path", "data").
+ */
 export class InvalidOptionsError extends PyvisorError {
   override name = "InvalidOptionsError";
+  constructor(readonly option: string, message: string) {
+    super(message);
+  }
 }
 export class DisposedError extends PyvisorError {
   override name = "DisposedError";

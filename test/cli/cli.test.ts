@@ -363,7 +363,7 @@ describe("bad usage: one line on stderr, exit 2", () => {
     ["--seed bad", ["--seed", "-3", "-c", "1"], /--seed: expected a non-negative integer/],
     ["flag given a value", ["--json=yes", "-c", "1"], /option --json takes no argument/],
     ["--trace to an unwritable place", ["--trace", "/no/such/dir/t.jsonl", "-c", "1"], /--trace: cannot write/],
-    ["Sandbox.create refusing an option (mount at /)", ["--isolation", "thread", "--mount", "/tmp:/", "-c", "1"], /invalid guest path for a mount: \//],
+    ["Sandbox.create refusing an option (mount at /)", ["--isolation", "thread", "--mount", "/tmp:/", "-c", "1"], /mounts\[0\]\.guest must be a directory below \//],
   ];
   for (const [name, args, pattern] of cases) {
     test(name, () => assertUsage(args, pattern));
