@@ -111,7 +111,7 @@ export class GuestSandbox {
     k.beginRun(run.stdin, {
       wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
     }, pullStdin);
-    if (k.trace) k.trace.length = 0;
+    k.trace?.reset();
     let exitCode: number | null = null;
     let trap: string | null = null;
     try {
@@ -134,7 +134,7 @@ export class GuestSandbox {
         memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
         stdoutBytes: Buffer.byteLength(k.stdout.text()), stderrBytes: Buffer.byteLength(k.stderr.text()),
       },
-      trace: k.trace ? [...k.trace] : null,
+      trace: k.trace ? [...k.trace.entries] : null,
     };
   }
 
