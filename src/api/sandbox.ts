@@ -1,10 +1,10 @@
 // The public API: Sandbox (a persistent interpreter, like a REPL session) and
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
-import { CodecError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, InvalidOptionsError } from "../shared/errors.js";
+import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
+import { DisposedError, ErrorType, InvalidOptionsError, PyvisorError } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
-import type { GuestRequest, RunOutcome, RunRequest, SandboxSpec } from "../worker/protocol.js";
+import { parseCall, RESULT_LIMITS, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
@@ -194,18 +194,11 @@ export class Sandbox implements AsyncDisposable {
 
   /** Runs one host-function call from the guest; any failure becomes an answer the guest raises. */
   private async callHost(payload: Uint8Array, overLimit: boolean): Promise<{ ok: boolean; value?: unknown; error?: string }> {
-    let call: { name?: unknown; args?: unknown; kwargs?: unknown };
-    try {
-      call = decodeValue(payload) as typeof call;
-    } catch (error) {
-      return { ok: false, error: `ProtocolError: malformed call (${(error as Error).message})` };
-    }
+    // The engine screened the call already; parsing again keeps the host's own decoding on the same budget.
+    const call = parseCall(payload, (name) => Object.hasOwn(this.functions, name));
+    if (typeof call === "string") return { ok: false, error: call };
     if (overLimit) return { ok: false, error: "too many host-function calls in this run (maxFunctionCalls)" };
-    if (call === null || typeof call !== "object" || typeof call.name !== "string" || !Array.isArray(call.args)) {
-      return { ok: false, error: "ProtocolError: malformed call" };
-    }
-    const fn = Object.hasOwn(this.functions, call.name) ? this.functions[call.name] : undefined;
-    if (fn === undefined) return { ok: false, error: `no host function named ${JSON.stringify(call.name)}` };
+    const fn = this.functions[call.name]!;
     const kwargs = call.kwargs && typeof call.kwargs === "object" && Object.keys(call.kwargs).length > 0 ? [call.kwargs] : [];
     const timeoutMs = this.functionTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -230,12 +223,14 @@ export class Sandbox implements AsyncDisposable {
     let exitCode = 0;
     if (outcome.result !== null) {
       try {
-        const decoded = decodeValue(outcome.result) as { value: unknown; error: RunError | null; exitCode: number };
+        const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; error: RunError | null; exitCode: number };
         value = decoded.value;
         error = decoded.error;
         exitCode = decoded.exitCode;
       } catch (e) {
-        error = { type: ErrorType.Protocol, message: `the guest's result was malformed: ${(e as Error).message}`, traceback: "" };
+        error = e instanceof CodecLimitError
+          ? { type: ErrorType.Conversion, message: `the result is too costly to convert (${e.message})`, traceback: "" }
+          : { type: ErrorType.Protocol, message: `the guest's result was malformed: ${(e as Error).message}`, traceback: "" };
         exitCode = 1;
       }
     }

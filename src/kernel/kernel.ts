@@ -17,6 +17,9 @@ import { fdSyscalls } from "./syscalls-fd.js";
 import { pathSyscalls } from "./syscalls-path.js";
 import { processSyscalls } from "./syscalls-process.js";
 import type { StreamOps } from "../vfs/devices.js";
+import { Trace } from "./trace.js";
+
+export type { TraceEntry } from "./trace.js";
 
 /** Thrown by proc_exit: unwinds the guest; the instance cannot be re-entered afterwards. */
 export class ProcExit extends Error {
@@ -27,8 +30,6 @@ export class ProcExit extends Error {
 
 /** Eval-breaker checks between two calls of tick() (the engine's default). */
 export const TICK_INTERVAL = 1000;
-/** A run's trace keeps its first entries only, so that a syscall flood cannot fill the host's memory. */
-export const MAX_TRACE_ENTRIES = 100_000;
 /** How often tick() calls the owner's periodic hook. */
 export const PERIODIC_MS = 50;
 /** Minimum time between two interrupts of a stopped run. */
@@ -62,14 +63,6 @@ export interface RunLimits {
   outputLimitBytes: number;
 }
 
-export interface TraceEntry {
-  call: string;
-  args: Array<number | bigint>;
-  path?: string;
-  result: string;
-  us: number;
-}
-
 export class Kernel {
   readonly fds: FdTable;
   readonly tree: SandboxTree;
@@ -78,7 +71,7 @@ export class Kernel {
   readonly stdin = new InputSource();
   readonly stdout: OutputSink;
   readonly stderr: OutputSink;
-  readonly trace: TraceEntry[] | null;
+  readonly trace: Trace | null;
   /** Set by path syscalls for the trace: the resolved path of the current call. */
   tracePath: string | undefined;
   private memoryRef: GuestMemory | null = null;
@@ -100,7 +93,7 @@ export class Kernel {
     this.identity = new Identity(spec);
     this.policy = new Policy(spec.policy);
     this.fds = new FdTable(spec.maxOpenFiles);
-    this.trace = spec.trace ? [] : null;
+    this.trace = spec.trace ? new Trace() : null;
     this.stdout = new OutputSink(Infinity, spec.onStdout, () => this.requestStop("output"));
     this.stderr = new OutputSink(Infinity, spec.onStderr, () => this.requestStop("output"));
     this.tree = buildTree({
@@ -224,9 +217,7 @@ export class Kernel {
           result = errnoOf(error);
         }
       }
-      if (this.trace && this.trace.length < MAX_TRACE_ENTRIES) {
-        this.trace.push({ call: name, args, ...(this.tracePath !== undefined ? { path: this.tracePath } : {}), result: ERRNO_NAMES[result] ?? String(result), us: Math.round((performance.now() - start) * 1000) });
-      }
+      this.trace?.record(name, args, this.tracePath, ERRNO_NAMES[result] ?? String(result), Math.round((performance.now() - start) * 1000));
       return result;
     };
   }

@@ -9,6 +9,10 @@
  * CodecError, never hangs, and never allocates more than the input justifies:
  * the input is refused up front if it is longer than `maxBytes`, and every length
  * or count is checked against the bytes that remain before anything is allocated.
+ * Bytes alone do not bound the cost, though: five bytes make an empty Map (about
+ * 200 bytes of host heap and half a microsecond), so a decode also has a budget
+ * of nodes (`maxNodes`), claimed from each container's count before its items are
+ * built. A value over any of the CodecLimits fails with a CodecLimitError.
  *
  * Wire format v1, little-endian. Value := one tag byte + body.
  *
@@ -50,17 +54,30 @@
  * public so that the frame's own fields use the same bounds checks.
  */
 
-/** Limits applied to one encode or decode. */
+/** Limits applied to one encode or decode; exceeding one is a CodecLimitError naming it. */
 export interface CodecLimits {
   /** Maximum container nesting: a scalar at top level is depth 0, `[[1]]` is depth 2. */
   maxDepth: number;
   /** Maximum total encoded size in bytes (for a ValueWriter: of everything it holds). */
   maxBytes: number;
+  /**
+   * Decoder only: maximum nodes one decode builds. Every value is a node (the
+   * value itself, each item of a list, tuple or set, each key and each value of
+   * a dict or map), so `{"a": [1, 2]}` is 5 nodes. Checked against a container's
+   * count before any of its items is built, so a flat bomb fails at once.
+   */
+  maxNodes: number;
 }
 
+/**
+ * The defaults, which are also the budget of a run's result (the guest's last
+ * value). 1,000,000 nodes is a list of a million ints; at worst (a million
+ * empty Maps) it is about 200 MiB of host heap and half a second to build.
+ */
 export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
   maxDepth: 100,
   maxBytes: 64 * 1024 * 1024,
+  maxNodes: 1_000_000,
 });
 
 export const enum Tag {
@@ -101,6 +118,21 @@ export class CodecError extends Error {
   }
 }
 
+/**
+ * A well-formed value that is too costly to convert: deeper than `maxDepth`,
+ * larger than `maxBytes`, or (decoding) more than `maxNodes` nodes. `limit`
+ * names which; callers report it as a ConversionError rather than as garbage.
+ */
+export class CodecLimitError extends CodecError {
+  override name = "CodecLimitError";
+  readonly limit: keyof CodecLimits;
+
+  constructor(limit: keyof CodecLimits, reason: string, path = "$", offset?: number) {
+    super(reason, path, offset);
+    this.limit = limit;
+  }
+}
+
 function formatMessage(reason: string, path: string, offset: number | undefined): string {
   return offset === undefined ? `${reason} at ${path}` : `${reason} at ${path} (byte ${offset})`;
 }
@@ -119,8 +151,11 @@ function nestError(error: unknown, segment: string): unknown {
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Keys are cut in error paths: a key can be megabytes long, and a message must stay small. */
+const MAX_KEY_IN_PATH = 64;
 
 function keySegment(key: string): string {
+  if (key.length > MAX_KEY_IN_PATH) return `[${JSON.stringify(`${key.slice(0, MAX_KEY_IN_PATH)}…`)}]`;
   return IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
 }
 
@@ -136,6 +171,7 @@ function resolveLimits(limits: Partial<CodecLimits> | undefined): CodecLimits {
   const resolved = { ...DEFAULT_CODEC_LIMITS, ...limits };
   checkLimit("maxDepth", resolved.maxDepth);
   checkLimit("maxBytes", resolved.maxBytes);
+  checkLimit("maxNodes", resolved.maxNodes);
   return resolved;
 }
 
@@ -272,7 +308,7 @@ export class ValueWriter {
   /** Fails if `n` more bytes would exceed maxBytes. */
   checkLimit(n: number): void {
     if (this.pos + n > this.maxBytes) {
-      throw new CodecError(`encoded value larger than ${this.maxBytes} bytes`);
+      throw new CodecLimitError("maxBytes", `encoded value larger than ${this.maxBytes} bytes`);
     }
   }
 
@@ -311,7 +347,7 @@ export function writeValue(
     new Encoder(writer, maxDepth).write(value, 0);
   } catch (error) {
     writer.truncate(start);
-    if (isStackOverflow(error)) throw new CodecError("nesting too deep for the call stack");
+    if (isStackOverflow(error)) throw new CodecLimitError("maxDepth", "nesting too deep for the call stack");
     throw error;
   }
 }
@@ -382,7 +418,7 @@ class Encoder {
     if (kind === "date") return this.writeDate(value as Date);
     // Containers: the checks shared by all of them, then the kind-specific body.
     if (this.open.has(value)) throw new CodecError("circular reference");
-    if (depth + 1 > this.maxDepth) throw new CodecError(`nesting deeper than ${this.maxDepth}`);
+    if (depth + 1 > this.maxDepth) throw new CodecLimitError("maxDepth", `nesting deeper than ${this.maxDepth}`);
     this.open.add(value);
     if (kind === "list") this.writeList(value as unknown[], depth + 1);
     else if (kind === "dict") this.writeDict(value as Record<string, unknown>, depth + 1);
@@ -635,12 +671,12 @@ export class ValueReader {
 
 /** Decodes exactly one value; trailing bytes are an error. */
 export function decodeValue(bytes: Uint8Array, limits?: Partial<CodecLimits>): unknown {
-  const { maxDepth, maxBytes } = resolveLimits(limits);
+  const { maxDepth, maxBytes, maxNodes } = resolveLimits(limits);
   if (bytes.length > maxBytes) {
-    throw new CodecError(`input of ${bytes.length} bytes is larger than ${maxBytes} bytes`);
+    throw new CodecLimitError("maxBytes", `input of ${bytes.length} bytes is larger than ${maxBytes} bytes`);
   }
   const reader = new ValueReader(bytes);
-  const value = readValue(reader, maxDepth);
+  const value = readValue(reader, maxDepth, maxNodes);
   if (reader.remaining > 0) {
     throw new CodecError(`${reader.remaining} trailing byte(s) after the value`, "$", reader.offset);
   }
@@ -648,21 +684,48 @@ export function decodeValue(bytes: Uint8Array, limits?: Partial<CodecLimits>): u
 }
 
 /** Reads one value at `reader.offset` and leaves the offset just past it. */
-export function readValue(reader: ValueReader, maxDepth: number = DEFAULT_CODEC_LIMITS.maxDepth): unknown {
+export function readValue(
+  reader: ValueReader,
+  maxDepth: number = DEFAULT_CODEC_LIMITS.maxDepth,
+  maxNodes: number = DEFAULT_CODEC_LIMITS.maxNodes,
+): unknown {
   checkLimit("maxDepth", maxDepth);
+  checkLimit("maxNodes", maxNodes);
   try {
-    return new Decoder(reader, maxDepth).read(0);
+    const decoder = new Decoder(reader, maxDepth, maxNodes);
+    decoder.claimNodes(1, reader.offset);
+    return decoder.read(0);
   } catch (error) {
-    if (isStackOverflow(error)) throw new CodecError("nesting too deep for the call stack", "$", reader.offset);
+    if (isStackOverflow(error)) throw new CodecLimitError("maxDepth", "nesting too deep for the call stack", "$", reader.offset);
     throw error;
   }
 }
 
 class Decoder {
+  /** Nodes claimed so far: every value is claimed (by its container, or by readValue) before it is read. */
+  private nodes = 0;
+
   constructor(
     private readonly r: ValueReader,
     private readonly maxDepth: number,
+    private readonly maxNodes: number,
   ) {}
+
+  /** Claims `n` nodes of the budget before they are built; `at` is the count's offset. */
+  claimNodes(n: number, at: number): void {
+    if (n > this.maxNodes - this.nodes) {
+      throw new CodecLimitError("maxNodes", `more than ${this.maxNodes} nodes`, "$", at);
+    }
+    this.nodes += n;
+  }
+
+  /** A container's item count, checked against the remaining bytes and claimed from the node budget. */
+  private itemCount(minItemBytes: number, nodesPerItem: 1 | 2): number {
+    const at = this.r.offset;
+    const n = this.r.count(minItemBytes);
+    this.claimNodes(n * nodesPerItem, at);
+    return n;
+  }
 
   /** `depth` is the nesting level of the container holding the value (0 at top level). */
   read(depth: number): unknown {
@@ -692,7 +755,7 @@ class Decoder {
       case Tag.Dict:
       case Tag.Map:
       case Tag.Set:
-        if (depth + 1 > this.maxDepth) throw new CodecError(`nesting deeper than ${this.maxDepth}`, "$", at);
+        if (depth + 1 > this.maxDepth) throw new CodecLimitError("maxDepth", `nesting deeper than ${this.maxDepth}`, "$", at);
         return this.readContainer(tag, depth + 1);
       default:
         throw new CodecError(`unknown tag 0x${HEX[tag]}`, "$", at);
@@ -703,7 +766,7 @@ class Decoder {
     if (tag === Tag.Dict) return this.readDict(depth);
     if (tag === Tag.Map) return this.readMap(depth);
     const items: unknown[] = [];
-    const n = this.r.count(1);
+    const n = this.itemCount(1, 1);
     try {
       while (items.length < n) items.push(this.read(depth));
     } catch (error) {
@@ -714,7 +777,7 @@ class Decoder {
 
   private readDict(depth: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    const n = this.r.count(5); // u32 key length + one tag byte
+    const n = this.itemCount(5, 2); // u32 key length + one tag byte; a key and a value
     let key = "";
     for (let i = 0; i < n; i++) {
       key = this.r.lengthPrefixedUtf8();
@@ -731,7 +794,7 @@ class Decoder {
 
   private readMap(depth: number): Map<unknown, unknown> {
     const out = new Map<unknown, unknown>();
-    const n = this.r.count(2);
+    const n = this.itemCount(2, 2);
     let segment = "";
     try {
       for (let i = 0; i < n; i++) {

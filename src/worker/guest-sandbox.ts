@@ -8,12 +8,14 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import type { CallKind, FsOp, RunOutcome, RunRequest, SandboxSpec } from "./protocol.js";
+import { parseCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
 const OUTPUT_BATCH_MS = 50;
 const OUTPUT_BATCH_BYTES = 64 * 1024;
+/** Largest output message to the host: one guest write (up to `outputLimit`) is posted in pieces of this size. */
+export const MAX_OUTPUT_MESSAGE_BYTES = 1024 * 1024;
 
 export interface ThreadServices {
   /** Blocks until the host answers (a host-function call, or the next stdin chunk). */
@@ -35,12 +37,14 @@ export class GuestSandbox {
   private unpostedBytes = 0;
   private lastPostMs = 0;
   private fresh = true;
+  private readonly functions: ReadonlySet<string>;
 
   get memoryLimitBytes(): number {
     return this.spec.memoryLimitBytes;
   }
 
   constructor(private readonly spec: SandboxSpec, private readonly services: ThreadServices) {
+    this.functions = new Set(spec.functions);
     const engine = loadEngine();
     this.kernel = new Kernel({
       stdlib: engine.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
@@ -88,14 +92,21 @@ export class GuestSandbox {
     let protocolError: string | null = null;
     this.channel.handlers = {
       call: (payload) => {
+        // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
+        const call = parseCall(payload, (name) => this.functions.has(name));
+        if (typeof call === "string") return encodeValue({ ok: false, error: call });
         const before = performance.now();
         try {
-          return this.services.call(runId, "function", payload);
+          return this.services.call(runId, "function", payload.slice());
         } finally {
           k.hostMs += performance.now() - before;
         }
       },
-      done: (payload) => { result = payload.slice(); },
+      done: (payload) => {
+        const screened = screenResult(payload);
+        if ("result" in screened) result = screened.result;
+        else protocolError ??= screened.protocolError;
+      },
       protocolError: (message) => { protocolError ??= message; },
     };
     this.channel.reset(this.encodeRequest(run.request));
@@ -111,7 +122,7 @@ export class GuestSandbox {
     k.beginRun(run.stdin, {
       wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
     }, pullStdin);
-    if (k.trace) k.trace.length = 0;
+    k.trace?.reset();
     let exitCode: number | null = null;
     let trap: string | null = null;
     try {
@@ -134,7 +145,7 @@ export class GuestSandbox {
         memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
         stdoutBytes: Buffer.byteLength(k.stdout.text()), stderrBytes: Buffer.byteLength(k.stderr.text()),
       },
-      trace: k.trace ? [...k.trace] : null,
+      trace: k.trace ? [...k.trace.entries] : null,
     };
   }
 
@@ -145,7 +156,7 @@ export class GuestSandbox {
    */
   private output(fd: 1 | 2, chunk: Uint8Array): void {
     if (this.streamOutput) {
-      this.services.output(this.currentRunId, fd, chunk);
+      this.post(fd, chunk);
       return;
     }
     this.unposted.push([fd, chunk]);
@@ -157,10 +168,18 @@ export class GuestSandbox {
     if (this.unposted.length === 0) return;
     const now = performance.now();
     if (!force && this.unpostedBytes < OUTPUT_BATCH_BYTES && now - this.lastPostMs < OUTPUT_BATCH_MS) return;
-    for (const [fd, chunk] of this.unposted) this.services.output(this.currentRunId, fd, chunk);
+    for (const [fd, chunk] of this.unposted) this.post(fd, chunk);
     this.unposted = [];
     this.unpostedBytes = 0;
     this.lastPostMs = now;
+  }
+
+  /** Posts a chunk in pieces of at most MAX_OUTPUT_MESSAGE_BYTES (copies: a view would carry its whole buffer). */
+  private post(fd: 1 | 2, chunk: Uint8Array): void {
+    if (chunk.length <= MAX_OUTPUT_MESSAGE_BYTES) return this.services.output(this.currentRunId, fd, chunk);
+    for (let at = 0; at < chunk.length; at += MAX_OUTPUT_MESSAGE_BYTES) {
+      this.services.output(this.currentRunId, fd, chunk.slice(at, at + MAX_OUTPUT_MESSAGE_BYTES));
+    }
   }
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */

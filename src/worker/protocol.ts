@@ -1,5 +1,7 @@
 // Messages between the host side (pool) and an engine thread. Everything here
 // is structured-clone data: specs go in, outcomes come out.
+import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, type CodecLimits } from "../shared/codec.js";
+import { ErrorType } from "../shared/errors.js";
 import type { PolicySpec } from "../policy/policy.js";
 import type { MountSpec } from "../vfs/tree.js";
 import type { StopReason, TraceEntry } from "../kernel/kernel.js";
@@ -120,4 +122,73 @@ export function lostOutcome(trap: string | null): RunOutcome {
     result: null, stdout: "", stderr: "", stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
     stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
   };
+}
+
+/**
+ * Decoding budget of a run's result (the guest's last value): the codec's
+ * defaults, 100 levels, 64 MiB and 1,000,000 nodes. The engine checks it when
+ * the result arrives and sends the host a ConversionError instead; the host
+ * decodes with the same budget.
+ */
+export const RESULT_LIMITS: Readonly<CodecLimits> = DEFAULT_CODEC_LIMITS;
+
+/**
+ * Decoding budget of a host-function call (its name and arguments): 100
+ * levels, 64 MiB, and 100,000 nodes, so that one call costs the host's event
+ * loop at most about 50 ms to decode. Over it, Python gets a HostError and the
+ * host is not involved.
+ */
+export const CALL_LIMITS: Readonly<CodecLimits> = Object.freeze({ ...DEFAULT_CODEC_LIMITS, maxNodes: 100_000 });
+
+/** Longest guest-chosen text (a function name) quoted in an error message. */
+const MAX_QUOTED_CHARS = 100;
+
+export interface HostCall {
+  name: string;
+  args: unknown[];
+  kwargs: unknown;
+}
+
+/**
+ * Decodes a host-function call within CALL_LIMITS, or returns why it is
+ * refused (the text of Python's HostError): too costly, malformed, or a name
+ * `offered` does not know. The engine screens every call with it before the
+ * host sees one; the host parses again, with the same budget.
+ */
+export function parseCall(payload: Uint8Array, offered: (name: string) => boolean): HostCall | string {
+  let call: { name?: unknown; args?: unknown; kwargs?: unknown };
+  try {
+    call = decodeValue(payload, CALL_LIMITS) as typeof call;
+  } catch (error) {
+    if (error instanceof CodecLimitError) return `${ErrorType.Conversion}: the call is too costly to convert (${error.message})`;
+    if (error instanceof CodecError) return `${ErrorType.Protocol}: malformed call (${error.message})`;
+    throw error;
+  }
+  if (call === null || typeof call !== "object" || typeof call.name !== "string" || !Array.isArray(call.args)) {
+    return `${ErrorType.Protocol}: malformed call`;
+  }
+  if (!offered(call.name)) {
+    const name = call.name.length > MAX_QUOTED_CHARS ? `${call.name.slice(0, MAX_QUOTED_CHARS)}…` : call.name;
+    return `no host function named ${JSON.stringify(name)}`;
+  }
+  return { name: call.name, args: call.args, kwargs: call.kwargs };
+}
+
+/**
+ * The guest's encoded result, checked against RESULT_LIMITS where it arrives
+ * (in the engine), so that the host never decodes a bomb: one over the budget
+ * becomes a result that reports a ConversionError (as the guest's own driver
+ * does for a value it cannot convert); one that does not decode is a protocol
+ * error.
+ */
+export function screenResult(payload: Uint8Array): { result: Uint8Array } | { protocolError: string } {
+  try {
+    decodeValue(payload, RESULT_LIMITS);
+    return { result: payload.slice() };
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    if (!(error instanceof CodecLimitError)) return { protocolError: `the guest's result was malformed: ${error.message}` };
+    const message = `the result is too costly to convert (${error.message})`;
+    return { result: encodeValue({ value: null, error: { type: ErrorType.Conversion, message, traceback: "" }, exitCode: 0 }) };
+  }
 }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   CodecError,
+  CodecLimitError,
   DEFAULT_CODEC_LIMITS,
   ValueReader,
   ValueWriter,
@@ -22,12 +23,20 @@ const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.con
 interface Expected {
   message?: string | RegExp;
   path?: string;
+  /** The limit a CodecLimitError names; without it, the error must be a plain CodecError (malformed input). */
+  limit?: keyof typeof DEFAULT_CODEC_LIMITS;
 }
 
 function assertCodecError(fn: () => unknown, expected: Expected = {}): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof CodecError, `expected a CodecError, got ${String(error)}`);
-    assert.equal(error.name, "CodecError");
+    if (expected.limit === undefined) {
+      assert.equal(error.name, "CodecError");
+    } else {
+      assert.ok(error instanceof CodecLimitError, `expected a CodecLimitError, got ${error.name}: ${error.message}`);
+      assert.equal(error.name, "CodecLimitError");
+      assert.equal(error.limit, expected.limit);
+    }
     if (typeof expected.message === "string") assert.equal(error.message, expected.message);
     else if (expected.message !== undefined) assert.match(error.message, expected.message);
     if (expected.path !== undefined) assert.equal(error.path, expected.path);
@@ -446,27 +455,28 @@ test("nesting exactly maxDepth deep is accepted", () => {
 });
 
 test("nesting deeper than maxDepth is refused at the first container too deep", () => {
-  assertCodecError(() => encodeValue([[[1]]], { maxDepth: 2 }), { message: "nesting deeper than 2 at $[0][0]" });
-  assertCodecError(() => encodeValue([], { maxDepth: 0 }), { message: "nesting deeper than 0 at $" });
+  assertCodecError(() => encodeValue([[[1]]], { maxDepth: 2 }), { message: "nesting deeper than 2 at $[0][0]", limit: "maxDepth" });
+  assertCodecError(() => encodeValue([], { maxDepth: 0 }), { message: "nesting deeper than 0 at $", limit: "maxDepth" });
 });
 
 test("the default depth limit is 100", () => {
   const nest = (n: number): unknown => (n === 0 ? null : [nest(n - 1)]);
   assert.equal(DEFAULT_CODEC_LIMITS.maxDepth, 100);
   encodeValue(nest(100));
-  assertCodecError(() => encodeValue(nest(101)), { message: /^nesting deeper than 100 at \$(\[0\]){100}$/ });
+  assertCodecError(() => encodeValue(nest(101)), { message: /^nesting deeper than 100 at \$(\[0\]){100}$/, limit: "maxDepth" });
 });
 
 test("an encoding that overflows the JS stack (raised maxDepth) is a CodecError", () => {
   let deep: unknown = null;
   for (let i = 0; i < 200_000; i++) deep = [deep];
-  assertCodecError(() => encodeValue(deep, { maxDepth: 1_000_000 }), { message: /nesting too deep for the call stack/ });
+  assertCodecError(() => encodeValue(deep, { maxDepth: 1_000_000 }), { message: /nesting too deep for the call stack/, limit: "maxDepth" });
 });
 
 test("an encoding larger than maxBytes fails, naming where it overflowed", () => {
   assertCodecError(() => encodeValue([["x".repeat(200)]], { maxBytes: 100 }), {
     message: "encoded value larger than 100 bytes at $[0][0]",
     path: "$[0][0]",
+    limit: "maxBytes",
   });
 });
 
@@ -475,7 +485,7 @@ test("maxBytes is exact: an encoding of exactly maxBytes fits, one byte less doe
     fc.property(anyValue, (value) => {
       const size = encodeValue(value).length;
       assert.equal(encodeValue(value, { maxBytes: size }).length, size);
-      assertCodecError(() => encodeValue(value, { maxBytes: size - 1 }), { message: /^encoded value larger than/ });
+      assertCodecError(() => encodeValue(value, { maxBytes: size - 1 }), { message: /^encoded value larger than/, limit: "maxBytes" });
     }),
     { numRuns: 300 },
   );
@@ -485,7 +495,7 @@ test("a huge sparse array fails the size limit at once instead of encoding billi
   const sparse: unknown[] = [];
   sparse.length = 2 ** 32 - 1;
   const started = Date.now();
-  assertCodecError(() => encodeValue(sparse), { message: `encoded value larger than ${DEFAULT_CODEC_LIMITS.maxBytes} bytes at $` });
+  assertCodecError(() => encodeValue(sparse), { message: `encoded value larger than ${DEFAULT_CODEC_LIMITS.maxBytes} bytes at $`, limit: "maxBytes" });
   assert.ok(Date.now() - started < 1000);
 });
 
@@ -502,7 +512,7 @@ test("invalid limits are a programming error (RangeError), not a silently absent
 
 test("input longer than maxBytes is refused before decoding", () => {
   const bytes = encodeValue("x".repeat(10));
-  assertCodecError(() => decodeValue(bytes, { maxBytes: 14 }), { message: "input of 15 bytes is larger than 14 bytes at $" });
+  assertCodecError(() => decodeValue(bytes, { maxBytes: 14 }), { message: "input of 15 bytes is larger than 14 bytes at $", limit: "maxBytes" });
   assert.equal(decodeValue(bytes, { maxBytes: 15 }), "x".repeat(10));
 });
 
@@ -587,14 +597,86 @@ test("trailing bytes after the value are refused", () => {
 test("nesting deeper than maxDepth is refused by the decoder", () => {
   const bytes = encodeValue([[1]]);
   assert.deepStrictEqual(decodeValue(bytes, { maxDepth: 2 }), [[1]]);
-  assertCodecError(() => decodeValue(bytes, { maxDepth: 1 }), { message: "nesting deeper than 1 at $[0] (byte 5)" });
+  assertCodecError(() => decodeValue(bytes, { maxDepth: 1 }), { message: "nesting deeper than 1 at $[0] (byte 5)", limit: "maxDepth" });
 });
 
 test("a deeply nested input (raised maxDepth) that overflows the JS stack is a CodecError", () => {
   const depth = 500_000;
   const bytes = new Uint8Array(depth * 5 + 1);
   for (let i = 0; i < depth; i++) bytes.set([0x08, 1, 0, 0, 0], i * 5);
-  assertCodecError(() => decodeValue(bytes, { maxDepth: 10_000_000 }), { message: /nesting too deep for the call stack/ });
+  assertCodecError(() => decodeValue(bytes, { maxDepth: 10_000_000 }), { message: /nesting too deep for the call stack/, limit: "maxDepth" });
+});
+
+/** The nodes a decode of `value`'s encoding builds: every value, and each dict key. */
+function nodesOf(value: unknown): number {
+  if (value instanceof Uint8Array || value instanceof Date || value === null || typeof value !== "object") return 1;
+  if (Array.isArray(value)) return 1 + value.reduce((n: number, item) => n + nodesOf(item), 0);
+  if (value instanceof Set) return 1 + [...value].reduce((n: number, item) => n + nodesOf(item), 0);
+  if (value instanceof Map) return 1 + [...value].reduce((n: number, [k, v]) => n + nodesOf(k) + nodesOf(v), 0);
+  return 1 + Object.values(value).reduce((n: number, item) => n + 1 + nodesOf(item), 0);
+}
+
+/** A list of `n` copies of the encoded `item`. */
+function listOf(n: number, item: number[]): Uint8Array {
+  const bytes = new Uint8Array(5 + n * item.length);
+  bytes[0] = 0x08;
+  new DataView(bytes.buffer).setUint32(1, n, true);
+  for (let i = 0; i < n; i++) bytes.set(item, 5 + i * item.length);
+  return bytes;
+}
+
+test("the default node budget is 1,000,000 nodes: the list itself and 999,999 items fit, one more does not", () => {
+  assert.equal(DEFAULT_CODEC_LIMITS.maxNodes, 1_000_000);
+  assert.equal((decodeValue(listOf(999_999, [0x00])) as unknown[]).length, 999_999);
+  assertCodecError(() => decodeValue(listOf(1_000_000, [0x00])), { message: "more than 1000000 nodes at $ (byte 1)", limit: "maxNodes" });
+});
+
+test("a flat bomb (60 MB of empty Maps, 5 bytes each) is refused by its count before any item is built", () => {
+  const bytes = listOf(12_000_000, [0x0b, 0, 0, 0, 0]);
+  const started = performance.now();
+  assertCodecError(() => decodeValue(bytes), { message: "more than 1000000 nodes at $ (byte 1)", limit: "maxNodes" });
+  const ms = performance.now() - started;
+  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+});
+
+test("nodes are counted across containers: small lists that each fit exceed the budget together", () => {
+  const bytes = encodeValue([[1, 2], [3, 4]]); // 1 + 2 lists + 4 ints
+  assert.deepStrictEqual(decodeValue(bytes, { maxNodes: 7 }), [[1, 2], [3, 4]]);
+  assertCodecError(() => decodeValue(bytes, { maxNodes: 6 }), { message: "more than 6 nodes at $[1] (byte 29)", limit: "maxNodes" });
+});
+
+test("a dict or map entry is two nodes (its key and its value)", () => {
+  assert.deepStrictEqual(decodeValue(encodeValue({ a: [1, 2] }), { maxNodes: 5 }), { a: [1, 2] });
+  assertCodecError(() => decodeValue(encodeValue({ a: [1, 2] }), { maxNodes: 4 }), { path: "$.a", limit: "maxNodes" });
+  assertCodecError(() => decodeValue(encodeValue(new Map([[1, 2]])), { maxNodes: 2 }), { path: "$", limit: "maxNodes" });
+});
+
+test("maxNodes is exact: a value of exactly maxNodes nodes decodes, one fewer is a CodecLimitError", () => {
+  fc.assert(
+    fc.property(anyValue, (value) => {
+      const bytes = encodeValue(value);
+      const nodes = nodesOf(value);
+      assert.deepStrictEqual(decodeValue(bytes, { maxNodes: nodes }), normalize(value));
+      assertCodecError(() => decodeValue(bytes, { maxNodes: nodes - 1 }), { message: /^more than \d+ nodes/, limit: "maxNodes" });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("readValue takes a node budget too (the embedding API is bounded like decodeValue)", () => {
+  const reader = new ValueReader(encodeValue([1, 2, 3]));
+  assertCodecError(() => readValue(reader, 100, 3), { message: "more than 3 nodes at $ (byte 1)", limit: "maxNodes" });
+  assert.deepStrictEqual(readValue(new ValueReader(encodeValue([1, 2, 3])), 100, 4), [1, 2, 3]);
+});
+
+test("an invalid maxNodes is a programming error (RangeError)", () => {
+  assert.throws(() => decodeValue(new Uint8Array([0]), { maxNodes: -1 }), RangeError);
+  assert.throws(() => readValue(new ValueReader(new Uint8Array([0])), 100, Number.NaN), RangeError);
+});
+
+test("a megabyte-long dict key is cut in an error's path, so the message stays small", () => {
+  const key = "k".repeat(1_000_000);
+  assertCodecError(() => decodeValue(encodeValue({ [key]: [1, 2] }), { maxNodes: 3 }), { path: `$["${"k".repeat(64)}…"]`, limit: "maxNodes" });
 });
 
 test("a big int sign byte other than 0 or 1 is refused", () => {
@@ -702,7 +784,7 @@ test("a failed writeValue leaves the frame exactly as it was", () => {
 test("a ValueWriter's maxBytes bounds the whole frame, header included", () => {
   const writer = new ValueWriter(10);
   writer.u32(0);
-  assertCodecError(() => writeValue(writer, 1), { message: "encoded value larger than 10 bytes at $" });
+  assertCodecError(() => writeValue(writer, 1), { message: "encoded value larger than 10 bytes at $", limit: "maxBytes" });
   writer.u8(0);
   assert.equal(writer.length, 5);
 });
