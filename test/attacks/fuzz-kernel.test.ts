@@ -8,7 +8,8 @@
 // would hide as EIO); afterwards the VFS is consistent (no cycles, valid names,
 // quotas within their limits, fds within maxOpenFiles), the host outside the
 // mount is unchanged, and the interpreter still runs Python on a tree it can walk.
-//   PYVISOR_FUZZ_LONG=1 for minutes instead of seconds; PYVISOR_FUZZ_SEED=n to replay.
+//   PYVISOR_FUZZ_LONG=1 (npm run fuzz) for minutes instead of seconds, PYVISOR_FUZZ_MS=n
+//   for exactly n ms; PYVISOR_FUZZ_SEED=n to replay a failure.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

@@ -139,10 +139,15 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** Fuzz budget: a few seconds in CI, minutes with PYVISOR_FUZZ_LONG=1; the seed from PYVISOR_FUZZ_SEED or the clock. */
+/**
+ * Fuzz budget: a few seconds in CI, minutes with PYVISOR_FUZZ_LONG=1 (or exactly
+ * PYVISOR_FUZZ_MS); the seed from PYVISOR_FUZZ_SEED (to replay a failure) or the clock.
+ */
 export function fuzzBudget(shortMs: number, longMs: number): { ms: number; seed: number; long: boolean } {
   const long = process.env.PYVISOR_FUZZ_LONG === "1";
+  const exactMs = Number(process.env.PYVISOR_FUZZ_MS);
+  const ms = Number.isFinite(exactMs) && exactMs > 0 ? exactMs : long ? longMs : shortMs;
   const fromEnv = process.env.PYVISOR_FUZZ_SEED;
   const seed = fromEnv !== undefined && fromEnv !== "" ? Number(fromEnv) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
-  return { ms: long ? longMs : shortMs, seed, long };
+  return { ms, seed, long };
 }
