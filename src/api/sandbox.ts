@@ -4,7 +4,7 @@
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
 import { DisposedError, ErrorType, InvalidOptionsError, PyvisorError } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
-import { parseCall, RESULT_LIMITS, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { parseCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
@@ -224,8 +224,10 @@ export class Sandbox implements AsyncDisposable {
     if (outcome.result !== null) {
       try {
         const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; error: RunError | null; exitCode: number };
+        const malformed = resultShapeError(decoded);
+        if (malformed !== null) throw new CodecError(malformed);
         value = decoded.value;
-        error = decoded.error;
+        error = decoded.error === null ? null : { type: decoded.error.type, message: decoded.error.message, traceback: decoded.error.traceback };
         exitCode = decoded.exitCode;
       } catch (e) {
         error = e instanceof CodecLimitError

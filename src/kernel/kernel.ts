@@ -98,7 +98,7 @@ export class Kernel {
     this.stderr = new OutputSink(Infinity, spec.onStderr, () => this.requestStop("output"));
     this.tree = buildTree({
       stdlib: spec.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
-      diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota,
+      diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, deterministic: spec.deterministic,
       now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b), channel: spec.channel,
     });
     this.openStdio();

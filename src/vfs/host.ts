@@ -104,6 +104,7 @@ export class HostMount {
   private readonly hostRoot: string;
   private readonly guestPath: string;
   private readonly allowSymlinks: boolean;
+  private readonly stampTimes: boolean;
   private readonly rootFd: number;
   /** dev:ino -> open directory handle, least recently used first. */
   private readonly dirHandles = new Map<string, number>();
@@ -117,10 +118,11 @@ export class HostMount {
   private readonly unlinkedOpen = new Set<string>();
   private closed = false;
 
-  constructor(readonly context: MountContext, spec: { hostPath: string; guestPath: string; allowSymlinks?: boolean }) {
+  constructor(readonly context: MountContext, spec: { hostPath: string; guestPath: string; allowSymlinks?: boolean; deterministic?: boolean }) {
     this.hostRoot = fs.realpathSync(spec.hostPath);
     this.guestPath = spec.guestPath.replace(/\/+$/, "");
     this.allowSymlinks = spec.allowSymlinks === true;
+    this.stampTimes = spec.deterministic === true;
     this.rootFd = fs.openSync(this.hostRoot, O.O_RDONLY | O.O_DIRECTORY);
     try {
       if (!fs.existsSync(`${PROC_FD}/${this.rootFd}`)) throw new Error("host mounts need /proc/self/fd (Linux)");
@@ -188,7 +190,22 @@ export class HostMount {
   toStat(st: fs.BigIntStats): Stat {
     const type = st.isDirectory() ? FileType.DIRECTORY : st.isSymbolicLink() ? FileType.SYMBOLIC_LINK
       : st.isFile() ? FileType.REGULAR_FILE : FileType.UNKNOWN;
-    return { ino: this.inodeOf(st), type, nlink: st.nlink, size: st.size, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+    // With a fixed clock, atime and ctime (which the host kernel sets to its own
+    // now on reads and changes) would leak the host's clock: show mtime instead.
+    const [atimeNs, ctimeNs] = this.stampTimes ? [st.mtimeNs, st.mtimeNs] : [st.atimeNs, st.ctimeNs];
+    return { ino: this.inodeOf(st), type, nlink: st.nlink, size: st.size, atimeNs, mtimeNs: st.mtimeNs, ctimeNs };
+  }
+
+  /** With a fixed clock, what the guest changes carries the sandbox's time, never the host's. */
+  stamp(fd: number): void {
+    if (!this.stampTimes) return;
+    const seconds = Number(this.context.now()) / 1e9;
+    host(() => fs.futimesSync(fd, seconds, seconds));
+  }
+  stampLink(where: string): void {
+    if (!this.stampTimes) return;
+    const seconds = Number(this.context.now()) / 1e9;
+    host(() => fs.lutimesSync(where, seconds, seconds));
   }
 
   // Accounting: every name made costs an inode; the bytes of a file this
@@ -329,7 +346,9 @@ class HostFileHandle implements FileHandle {
     assertWritable(this.mount);
     const growth = position + data.length - this.size();
     if (growth > 0) this.mount.quota?.charge(growth);
-    return host(() => fs.writeSync(this.fd, data, 0, data.length, position));
+    const written = host(() => fs.writeSync(this.fd, data, 0, data.length, position));
+    this.host.stamp(this.fd);
+    return written;
   }
   size(): number {
     return Number(host(() => fs.fstatSync(this.fd, { bigint: true })).size);
@@ -338,6 +357,7 @@ class HostFileHandle implements FileHandle {
     assertWritable(this.mount);
     this.mount.quota?.charge(size - this.size());
     host(() => fs.ftruncateSync(this.fd, size));
+    this.host.stamp(this.fd);
   }
   stat(): Stat {
     return this.host.toStat(host(() => fs.fstatSync(this.fd, { bigint: true })));
@@ -436,6 +456,7 @@ export class HostDir extends HostEntry implements DirNode {
       throw error;
     }
     this.host.chargeName(made[1], created);
+    this.host.stamp(this.handle());
     return made[0];
   }
 
@@ -443,6 +464,7 @@ export class HostDir extends HostEntry implements DirNode {
     return this.create(() => {
       const fd = host(() => fs.openSync(inside(this.handle(), name), O.O_CREAT | O.O_EXCL | O.O_WRONLY | O.O_NOFOLLOW, 0o644));
       try {
+        this.host.stamp(fd);
         const st = fs.fstatSync(fd, { bigint: true });
         return [new HostFile(this.host, this, name, st), st];
       } finally {
@@ -454,6 +476,7 @@ export class HostDir extends HostEntry implements DirNode {
     return this.create(() => {
       host(() => fs.mkdirSync(inside(this.handle(), name), 0o755));
       const dir = this.host.openDir(this, name);
+      this.host.stamp(dir.handle());
       return [dir, dir.seen];
     }, true);
   }
@@ -463,6 +486,7 @@ export class HostDir extends HostEntry implements DirNode {
     return this.create(() => {
       const where = inside(this.handle(), name);
       host(() => fs.symlinkSync(stored, where));
+      this.host.stampLink(where);
       return [new HostSymlink(this.mount, this.host, this, name), host(() => fs.lstatSync(where, { bigint: true }))];
     }, true);
   }
@@ -489,6 +513,7 @@ export class HostDir extends HostEntry implements DirNode {
       host(() => fs.unlinkSync(where));
     }
     this.host.nameRemoved(st);
+    this.host.stamp(this.handle());
   }
   rename(name: string, toDir: DirNode, toName: string): void {
     assertWritable(this.mount);
@@ -497,6 +522,8 @@ export class HostDir extends HostEntry implements DirNode {
     const to = inside(toDir.handle(), toName);
     const replaced = this.statAt(to);
     host(() => fs.renameSync(from, to));
+    this.host.stamp(this.handle());
+    this.host.stamp(toDir.handle());
     if (replaced !== undefined && !(replaced.dev === this.statAt(to)?.dev && replaced.ino === this.statAt(to)?.ino)) this.host.nameRemoved(replaced);
   }
 }

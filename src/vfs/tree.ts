@@ -33,6 +33,8 @@ export interface TreeSpec {
   cwd: string;
   diskQuotaBytes: number;
   inodeQuota: number;
+  /** A fixed clock: host mounts then show the sandbox's times for what the guest changes. */
+  deterministic: boolean;
   now(): bigint;
   random(buffer: Uint8Array): void;
   channel: StreamOps;
@@ -102,7 +104,7 @@ export function buildTree(spec: TreeSpec): SandboxTree {
 
   try {
     for (const mount of spec.mounts) {
-      const hostMount = new HostMount(mountContext(mount.readonly, mount.readonly ? null : quota), mount);
+      const hostMount = new HostMount(mountContext(mount.readonly, mount.readonly ? null : quota), { ...mount, deterministic: spec.deterministic });
       hostMounts.push(hostMount);
       attach(mount.guestPath, hostMount.root);
     }

@@ -183,7 +183,8 @@ export function parseCall(payload: Uint8Array, offered: (name: string) => boolea
  */
 export function screenResult(payload: Uint8Array): { result: Uint8Array } | { protocolError: string } {
   try {
-    decodeValue(payload, RESULT_LIMITS);
+    const malformed = resultShapeError(decodeValue(payload, RESULT_LIMITS));
+    if (malformed !== null) return { protocolError: `the guest's result was malformed: ${malformed}` };
     return { result: payload.slice() };
   } catch (error) {
     if (!(error instanceof CodecError)) throw error;
@@ -191,4 +192,20 @@ export function screenResult(payload: Uint8Array): { result: Uint8Array } | { pr
     const message = `the result is too costly to convert (${error.message})`;
     return { result: encodeValue({ value: null, error: { type: ErrorType.Conversion, message, traceback: "" }, exitCode: 0 }) };
   }
+}
+
+/**
+ * Why a decoded run result does not have the shape the driver sends, or null.
+ * The guest can reach the driver's frames and edit what it sends, so the host
+ * takes nothing on trust: exitCode a status 0-255, error null or three strings.
+ */
+export function resultShapeError(decoded: unknown): string | null {
+  if (decoded === null || typeof decoded !== "object" || Array.isArray(decoded)) return "not a result object";
+  const { exitCode, error } = decoded as { exitCode?: unknown; error?: unknown };
+  if (!Number.isInteger(exitCode) || (exitCode as number) < 0 || (exitCode as number) > 255) return "exitCode is not a status from 0 to 255";
+  if (error === null) return null;
+  if (typeof error !== "object" || Array.isArray(error)) return "error is neither null nor an object";
+  const { type, message, traceback } = error as Record<string, unknown>;
+  if (typeof type !== "string" || typeof message !== "string" || typeof traceback !== "string") return "error needs string type, message and traceback";
+  return null;
 }

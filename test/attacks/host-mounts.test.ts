@@ -180,6 +180,40 @@ describe("a host process swapping mount directories for symlinks", () => {
   });
 });
 
+describe("the host clock and renamed directories", () => {
+  test("in deterministic mode, files the guest writes on a host mount carry the sandbox clock, never the host's", () => {
+    const dir = fs.mkdtempSync(path.join(base, "clock-"));
+    const g = startGuest({ mounts: [{ hostPath: dir, guestPath: "/c", readonly: false }], deterministic: true });
+    try {
+      const times = g.value(`import os, time
+os.mkdir('/c/sub')
+with open('/c/sub/new.txt', 'w') as f:
+    f.write('x')
+open('/c/sub/new.txt').read()
+st = os.stat('/c/sub/new.txt')
+sd = os.stat('/c/sub')
+[st.st_mtime, st.st_atime, st.st_ctime, sd.st_mtime, sd.st_ctime, time.time()]`) as number[];
+      const now = times.pop()!;
+      const year2001 = 978307200;
+      for (const t of times) assert.ok(t < year2001, `a time from the host's clock: ${t} (sandbox now ${now})`);
+    } finally {
+      g.kernel.dispose();
+    }
+  });
+
+  test("a directory fd on a host mount keeps naming the same directory after it is renamed", () => {
+    const dir = fs.mkdtempSync(path.join(base, "renamed-"));
+    const g = startGuest({ mounts: [{ hostPath: dir, guestPath: "/r", readonly: false }] });
+    try {
+      const value = g.value("import os\nos.mkdir('/r/fdir')\nfd = os.open('/r/fdir', os.O_RDONLY)\nos.rename('/r/fdir', '/r/fdir2')\nf = os.open('inner', os.O_CREAT | os.O_WRONLY, dir_fd=fd)\nos.close(f)\nos.close(fd)\nos.path.exists('/r/fdir2/inner')");
+      assert.equal(value, true);
+      assert.ok(fs.existsSync(path.join(dir, "fdir2", "inner")));
+    } finally {
+      g.kernel.dispose();
+    }
+  });
+});
+
 describe("symlinks in mounts", () => {
   let g: Guest;
   let links: string;

@@ -82,6 +82,37 @@ f.f_locals['result']['value'] = object
   await assertSandboxHealthy(sb);
 });
 
+const forgeries: Array<[string, string]> = [
+  ["an exitCode that is a string", "r['exitCode'] = 'not a number'"],
+  ["an exitCode out of range", "r['exitCode'] = 100000"],
+  ["an error that is a number", "r['error'] = 5"],
+  ["an error whose type is not a string", "r['error'] = {'type': 123, 'message': 'm', 'traceback': ''}"],
+];
+for (const [what, edit] of forgeries) {
+  test(`a result forged through the driver's frame with ${what} is a ProtocolError, never an ill-typed result`, async () => {
+    await using sb = await attackSandbox(pool());
+    const result = await sb.run(`
+f = sys._getframe()
+while f.f_back is not None: f = f.f_back
+r = f.f_locals['result']
+${edit}
+'kept'`);
+    assert.equal(result.error?.type, ErrorType.Protocol, JSON.stringify(result));
+    assert.equal(typeof result.exitCode, "number");
+    await assertSandboxHealthy(sb);
+  });
+}
+
+test("extra keys forged into the result's error do not reach the host's result", async () => {
+  await using sb = await attackSandbox(pool());
+  const result = await sb.run(`
+f = sys._getframe()
+while f.f_back is not None: f = f.f_back
+f.f_locals['result']['error'] = {'type': 'ValueError', 'message': 'm', 'traceback': '', 'extra': 'x' * 1000}
+'kept'`);
+  assert.deepEqual(Object.keys(result.error ?? {}).sort(), ["message", "traceback", "type"]);
+});
+
 test("a traceback's tb_frame.f_back leads only to the driver's frames", () => {
   const files = guest().value(`
 try:
