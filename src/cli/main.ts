@@ -11,7 +11,8 @@ import { runConsole } from "./console.js";
 import { HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
-import { TraceFile } from "./trace.js";
+import { readWriteMountHolding, TraceFile } from "./trace.js";
+import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 
 /** Where the program's file is placed in the sandbox when no --mount holds it. */
 export const GUEST_HOME = "/home/user";
@@ -205,7 +206,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   // The CLI is a cold start every time: restore the snapshot from disk instead of booting CPython.
   // One sandbox: nothing to restore ahead of demand except, in the console, for a restart.
-  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache: true, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
+  // A snapshot cache the guest could write (inside a read-write mount) would let it
+  // plant the interpreter that later runs start from: run without the cache then.
+  const cacheDir = defaultSnapshotCacheDir();
+  const snapshotCache = cacheDir !== null && readWriteMountHolding([cacheDir], options.mounts) === undefined;
+  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
   try {
     let sandbox: Sandbox;
     try {

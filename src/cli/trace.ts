@@ -52,13 +52,14 @@ function checkDirectory(path: string, mounts: readonly MountOption[]): void {
     if (error instanceof UsageError) throw error;
     cannotWrite(path, error);
   }
-  for (const mount of mounts) {
-    if (mount.readonly) continue;
-    const hosts = [mount.host, realOrSelf(mount.host)];
-    if (hosts.some((host) => within(dir, host) || within(real, host))) {
-      refuse(path, `it is inside the read-write mount ${mount.host} (the sandbox could replace it; put the trace elsewhere)`);
-    }
-  }
+  const mount = readWriteMountHolding([dir, real], mounts);
+  if (mount !== undefined) refuse(path, `it is inside the read-write mount ${mount.host} (the sandbox could replace it; put the trace elsewhere)`);
+}
+
+/** The read-write mount that holds one of `paths` (each as given or real), if any: the guest could change what is there. */
+export function readWriteMountHolding(paths: readonly string[], mounts: readonly MountOption[]): MountOption | undefined {
+  return mounts.find((mount) => mount.readonly === false
+    && [mount.host, realOrSelf(mount.host)].some((host) => paths.some((p) => within(p, host) || within(realOrSelf(p), host))));
 }
 
 /** Opens an existing regular file or creates one, with O_NOFOLLOW (and O_NONBLOCK, so that a FIFO cannot block). */
