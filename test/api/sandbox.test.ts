@@ -130,10 +130,16 @@ test("a read-write mount writes through to the host directory, a read-only one r
   assert.match(refused.error!.message, /Read-only file system/);
 });
 
-test("run on a disposed sandbox rejects with DisposedError", async () => {
+test("sb.run() after dispose() returns a rejected promise instead of throwing", async () => {
   const sb = await Sandbox.create({ pool });
   await sb.dispose();
-  await assert.rejects(async () => sb.run("1"), DisposedError);
+  // Called directly, not inside an async function: a synchronous throw would escape here.
+  const calls = [() => sb.run("1"), () => sb.runFile("/tmp/x.py"), () => sb.runModule("json"), () => sb.fs.list("/tmp")];
+  for (const call of calls) {
+    let returned: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => { returned = call(); });
+    await assert.rejects(returned!, DisposedError);
+  }
 });
 
 test("bad options reject with InvalidOptionsError naming the field", async () => {
