@@ -60,8 +60,8 @@ export class ThreadLink implements EngineLink {
 
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     this.pendingCall = { callId, runId, kind };
-    // A cancel that came before this call would otherwise leave it waiting for the host.
-    if (Atomics.load(this.control, CONTROL.CANCEL) === runId) this.answerCancelled(runId);
+    // A cancel that came before this call: answer it now (the host is not asked), else it would wait for the host.
+    if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerCancelled(runId);
     this.deliver(callId, await answerOf(this.events, runId, kind, payload));
   }
 
