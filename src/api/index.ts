@@ -2,6 +2,6 @@
 export { Sandbox, runPython, type RunResult, type RunError } from "./sandbox.js";
 export { Pool, type PoolOptions, type Isolation } from "../pool/pool.js";
 export type { SandboxOptions, RunOptions, MountOption, HostFunction } from "./options.js";
-export { ErrorType, PyvisorError, InvalidOptionsError, DisposedError } from "../shared/errors.js";
+export { ErrorType, PyvisorError, InvalidOptionsError, DisposedError, SandboxCrashedError, type LimitName, type CrashKind } from "../shared/errors.js";
 export type { PolicySpec, PolicyRule } from "../policy/policy.js";
 export type { TraceEntry } from "../kernel/kernel.js";

@@ -78,7 +78,11 @@ export interface SandboxOptions {
   seed?: number;
   /** Host functions callable from Python as globals and via `pyvisor.call(name, ...)`; names are Python identifiers. */
   functions?: Record<string, HostFunction>;
-  /** Per host-function call limit in ms. Default 10 000; 1 to MAX_TIME_LIMIT_MS. */
+  /**
+   * The one time limit of a host-function call, in ms: past it Python gets
+   * `pyvisor.HostError` ("timed out after N ms"). The run's own `timeout`
+   * still applies around it. Default 10 000; 1 to MAX_TIME_LIMIT_MS.
+   */
   functionTimeout?: number;
   /** Host-function calls allowed per run. Default 10 000; an integer from 0 (no calls) to 2^53-1. */
   maxFunctionCalls?: number;
@@ -528,7 +532,6 @@ const POOL_OPTIONS: Checks<PoolOptions> = {
   },
   maxQueuePerEngine: integer(1, Number.MAX_SAFE_INTEGER),
   hardStopGraceMs: milliseconds(0, MAX_HARD_STOP_GRACE_MS),
-  callTimeoutMs: milliseconds(1, MAX_TIME_LIMIT_MS),
   snapshotCache: (value, option) => {
     if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);
   },

@@ -2,9 +2,9 @@
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, InvalidOptionsError, PyvisorError } from "../shared/errors.js";
+import { DisposedError, ErrorType, InvalidOptionsError, type CrashKind, type LimitName } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
-import { parseCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { ANSWER_BYTES, answerError, answerValue, parseCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
@@ -17,6 +17,10 @@ export interface RunError {
   message: string;
   /** The Python traceback, when there is one. */
   traceback: string;
+  /** Set when a limit stopped the run: which one (the CLI words its message from it). */
+  limit?: LimitName;
+  /** Set when the sandbox crashed rather than the program failing: how (see CrashKind). */
+  crash?: CrashKind;
 }
 
 export interface RunResult {
@@ -35,33 +39,50 @@ export interface RunResult {
   trace?: TraceEntry[];
 }
 
-const STOP_ERRORS = {
-  timeout: [ErrorType.Timeout, "the run exceeded its time limit (timeout)"],
-  cpu: [ErrorType.Timeout, "the run exceeded its CPU time limit (cpuTime)"],
-  ticks: [ErrorType.Timeout, "the run exceeded its tick budget (tickLimit)"],
-  output: [ErrorType.OutputLimit, "output exceeded the limit (outputLimit); it was cut"],
-  cancelled: [ErrorType.Cancelled, "the run was cancelled"],
-} as const;
+/** The error of a run the controller stopped, by the kernel's stop reason. */
+const STOP_ERRORS: Record<NonNullable<RunOutcome["stopReason"]>, Pick<RunError, "type" | "message" | "limit">> = {
+  timeout: { type: ErrorType.Timeout, message: "the run exceeded its time limit (timeout)", limit: "timeout" },
+  cpu: { type: ErrorType.Timeout, message: "the run exceeded its CPU time limit (cpuTime)", limit: "cpuTime" },
+  ticks: { type: ErrorType.Timeout, message: "the run exceeded its tick budget (tickLimit)", limit: "tickLimit" },
+  output: { type: ErrorType.OutputLimit, message: "output exceeded the limit (outputLimit); it was cut", limit: "output" },
+  cancelled: { type: ErrorType.Cancelled, message: "the run was cancelled" },
+};
 
 const EMPTY = new Uint8Array(0);
 
-/** stdin as data for the run, plus a pull function when it is an async iterable (streamed as the guest reads). */
+/**
+ * stdin as data for the run, plus a pull function when it is an async
+ * iterable (streamed as the guest reads; a chunk larger than the engine takes
+ * in one answer is handed over in pieces).
+ */
 function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() => Promise<Uint8Array>) | null } {
   if (stdin === undefined) return { data: EMPTY, next: null };
   if (typeof stdin === "string") return { data: new TextEncoder().encode(stdin), next: null };
   if (stdin instanceof Uint8Array) return { data: stdin, next: null };
   if (stdin && typeof (stdin as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
     const iterator = stdin[Symbol.asyncIterator]();
+    let rest: Uint8Array = EMPTY;
+    const pull = async (): Promise<Uint8Array> => {
+      for (;;) {
+        const { value, done } = await iterator.next();
+        if (done) return EMPTY;
+        const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
+        if (!(chunk instanceof Uint8Array)) throw new InvalidOptionsError("stdin", "stdin chunks must be strings or Uint8Arrays");
+        if (chunk.length > 0) return chunk;
+      }
+    };
     return {
       data: EMPTY,
       next: async () => {
-        for (;;) {
-          const { value, done } = await iterator.next();
-          if (done) return EMPTY;
-          const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
-          if (!(chunk instanceof Uint8Array)) throw new InvalidOptionsError("stdin", "stdin chunks must be strings or Uint8Arrays");
-          if (chunk.length > 0) return chunk;
+        if (rest.length === 0) {
+          const chunk = await pull();
+          if (chunk.length <= ANSWER_BYTES) return chunk;
+          rest = chunk;
         }
+        // Copies: a view would carry its whole buffer to the engine.
+        const piece = rest.slice(0, ANSWER_BYTES);
+        rest = rest.subarray(piece.length);
+        return piece;
       },
     };
   }
@@ -71,6 +92,8 @@ function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() 
 export class Sandbox implements AsyncDisposable {
   private placement: { sandboxId: number; engine: Parameters<Pool["run"]>[0] } | null = null;
   private disposed = false;
+  /** The sandbox was re-created since the last run (its worker died): the next run says so in `stats.reset`. */
+  private lostState = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   private readonly pool: Pool;
@@ -164,12 +187,9 @@ export class Sandbox implements AsyncDisposable {
 
   private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits): Promise<RunResult> {
     // No alive check here: runs queued before dispose() still complete (dispose waits for them).
-    let reset = false;
-    if (this.placement === null || this.pool.lostSandboxes.has(this.placement.sandboxId)) {
-      if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
-      await this.place();
-      reset = true;
-    }
+    await this.placeIfLost();
+    const reset = this.lostState;
+    this.lostState = false;
     const stdin = stdinSource(options.stdin);
     const run: RunRequest = {
       request,
@@ -181,39 +201,68 @@ export class Sandbox implements AsyncDisposable {
     let hostCalls = 0;
     const maxCalls = this.maxFunctionCalls;
     const decoder = { 1: new TextDecoder(), 2: new TextDecoder() };
-    const outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
-      output: (fd, chunk) => {
-        const text = decoder[fd].decode(chunk, { stream: true });
-        (fd === 1 ? options.onStdout : options.onStderr)?.(text);
-      },
-      call: async (payload) => encodeValue(await this.callHost(payload, ++hostCalls > maxCalls)),
-      stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
-    }, options.signal);
-    return this.toResult(outcome, hostCalls, reset);
+    // Host calls still running when the run ends are abandoned (their timers with them).
+    const runOver = new AbortController();
+    try {
+      const outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
+        output: (fd, chunk) => {
+          const text = decoder[fd].decode(chunk, { stream: true });
+          (fd === 1 ? options.onStdout : options.onStderr)?.(text);
+        },
+        call: (payload) => this.callHost(payload, ++hostCalls > maxCalls, runOver.signal),
+        stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
+      }, options.signal);
+      return this.toResult(outcome, hostCalls, reset);
+    } finally {
+      runOver.abort();
+    }
   }
 
-  /** Runs one host-function call from the guest; any failure becomes an answer the guest raises. */
-  private async callHost(payload: Uint8Array, overLimit: boolean): Promise<{ ok: boolean; value?: unknown; error?: string }> {
+  /**
+   * Re-creates the sandbox when it has no place or its worker died (state
+   * lost); the next run reports the loss as `stats.reset`.
+   */
+  private async placeIfLost(): Promise<void> {
+    if (this.placement !== null && !this.pool.lostSandboxes.has(this.placement.sandboxId)) return;
+    if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
+    this.placement = null;
+    await this.place();
+    this.lostState = true;
+  }
+
+  /**
+   * Runs one host-function call from the guest and encodes its answer. Any
+   * failure (an exception, functionTimeout, a value that cannot be converted
+   * or is too large to hand over) is an answer too: Python raises HostError.
+   */
+  private async callHost(payload: Uint8Array, overLimit: boolean, runOver: AbortSignal): Promise<Uint8Array> {
     // The engine screened the call already; parsing again keeps the host's own decoding on the same budget.
     const call = parseCall(payload, (name) => Object.hasOwn(this.functions, name));
-    if (typeof call === "string") return { ok: false, error: call };
-    if (overLimit) return { ok: false, error: "too many host-function calls in this run (maxFunctionCalls)" };
+    if (typeof call === "string") return answerError(call);
+    if (overLimit) return answerError("too many host-function calls in this run (maxFunctionCalls)");
     const fn = this.functions[call.name]!;
     const kwargs = call.kwargs && typeof call.kwargs === "object" && Object.keys(call.kwargs).length > 0 ? [call.kwargs] : [];
     const timeoutMs = this.functionTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let onRunOver: (() => void) | undefined;
     try {
       const value = await Promise.race([
         Promise.resolve().then(() => fn(...call.args as unknown[], ...kwargs)),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`host function ${call.name} timed out after ${timeoutMs} ms`)), timeoutMs); }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`host function ${call.name} timed out after ${timeoutMs} ms`)), timeoutMs);
+          onRunOver = () => reject(new Error("the run is over"));
+          runOver.addEventListener("abort", onRunOver, { once: true });
+        }),
       ]);
-      encodeValue(value ?? null);
-      return { ok: true, value: value ?? null };
+      const answer = answerValue(value ?? null);
+      if (answer.length <= ANSWER_BYTES) return answer;
+      return answerError(`the answer of host function ${call.name} is too large: ${answer.length} bytes encoded, the limit is ${ANSWER_BYTES} (16 MiB)`);
     } catch (error) {
       const e = error as Error;
-      return { ok: false, error: error instanceof Error ? `${e.name}: ${e.message}` : String(error) };
+      return answerError(error instanceof Error ? `${e.name}: ${e.message}` : String(error));
     } finally {
       clearTimeout(timer);
+      if (onRunOver) runOver.removeEventListener("abort", onRunOver);
     }
   }
 
@@ -232,26 +281,31 @@ export class Sandbox implements AsyncDisposable {
       } catch (e) {
         error = e instanceof CodecLimitError
           ? { type: ErrorType.Conversion, message: `the result is too costly to convert (${e.message})`, traceback: "" }
-          : { type: ErrorType.Protocol, message: `the guest's result was malformed: ${(e as Error).message}`, traceback: "" };
+          : { type: ErrorType.Protocol, message: `the guest's result was malformed: ${(e as Error).message}`, traceback: "", crash: "protocol" };
         exitCode = 1;
       }
     }
     if (outcome.stopReason !== null) {
-      const [type, message] = STOP_ERRORS[outcome.stopReason];
-      error = { type, message, traceback: error?.traceback ?? "" };
-      exitCode = type === ErrorType.Timeout ? 124 : exitCode || 1;
+      const stop = STOP_ERRORS[outcome.stopReason];
+      error = { ...stop, traceback: error?.traceback ?? "" };
+      exitCode = stop.type === ErrorType.Timeout ? 124 : exitCode || 1;
     } else if (outcome.protocolError !== null) {
-      error = { type: ErrorType.Protocol, message: outcome.protocolError, traceback: "" };
+      error = { type: ErrorType.Protocol, message: outcome.protocolError, traceback: "", crash: "protocol" };
       exitCode = 1;
     } else if (outcome.exitCode !== null) {
       exitCode = outcome.exitCode;
     } else if (outcome.trap !== null) {
       const crashed = outcome.trap.startsWith("worker process died") || outcome.trap.startsWith("engine thread");
-      error = { type: crashed ? ErrorType.Crashed : ErrorType.Trap, message: outcome.trap, traceback: "" };
+      error = crashed
+        ? { type: ErrorType.Crashed, message: outcome.trap, traceback: "", crash: "worker" }
+        : { type: ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };
       exitCode = crashed ? 134 : 1;
     } else if (outcome.result === null) {
-      error = { type: ErrorType.Crashed, message: "the run ended without a result", traceback: "" };
+      error = { type: ErrorType.Crashed, message: "the run ended without a result", traceback: "", crash: "noResult" };
       exitCode = 1;
+    } else if (error?.type === ErrorType.Memory) {
+      // The guest ran out of its memoryLimit and did not recover (it is Python's own MemoryError).
+      error.limit = "memory";
     }
     const reset = resetBefore || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
     return {
@@ -263,9 +317,16 @@ export class Sandbox implements AsyncDisposable {
 
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */
   get fs() {
+    // Queued with the runs: an operation sees the files as the runs before it left them, and one on a
+    // sandbox whose worker died works on the re-created sandbox (one in flight then rejects: SandboxCrashedError).
     const op = (fsOp: Parameters<Pool["fs"]>[2]) => {
       this.checkAlive();
-      return this.queue.then(() => this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp));
+      const task = this.queue.then(async () => {
+        await this.placeIfLost();
+        return this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp);
+      });
+      this.queue = task.catch(() => undefined);
+      return task;
     };
     // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the engine.
     return {

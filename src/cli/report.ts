@@ -83,7 +83,7 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
   const traceback = pythonTraceback(error.traceback, kind);
   switch (error.type) {
     case ErrorType.Timeout:
-      return error.message.includes("cpuTime")
+      return error.limit === "cpuTime"
         ? verdict(EXIT.time, stopTraceback(error.traceback, kind), `pyvisor: CPU time limit of ${formatSeconds(options.cpuTimeMs ?? 0)} exceeded (raise it with --cpu-time)`)
         : verdict(EXIT.time, stopTraceback(error.traceback, kind), `pyvisor: time limit of ${formatSeconds(options.timeoutMs)} exceeded (raise it with --timeout)`);
     case ErrorType.OutputLimit:

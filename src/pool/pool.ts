@@ -4,8 +4,8 @@
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
-import { lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
-import { PyvisorError } from "../shared/errors.js";
+import { answerError, lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 import { checkPoolOptions, MAX_POOL_SIZE } from "../api/options.js";
 
@@ -20,8 +20,6 @@ export interface PoolOptions {
   maxQueuePerEngine?: number;
   /** How long after its deadline a run that ignores the interrupt is killed, in ms: 0 to 60 000. Default 500. */
   hardStopGraceMs?: number;
-  /** Per host-function call timeout inside the engine, in ms: 1 to MAX_TIME_LIMIT_MS (2e9). Default 30 000. */
-  callTimeoutMs?: number;
   /**
    * Keep the initialized-interpreter snapshot on disk (true: the default
    * directory, see defaultSnapshotCacheDir) so that new processes skip
@@ -76,7 +74,6 @@ export class Pool {
   readonly isolation: Isolation;
   private readonly maxQueue: number;
   private readonly graceMs: number;
-  private readonly callTimeoutMs: number;
   private readonly snapshotCacheDir: string | null;
   private readonly warmInterpreters: number;
   /** Sandboxes whose engine died: their state is gone. */
@@ -88,7 +85,6 @@ export class Pool {
     this.isolation = options.isolation ?? "process";
     this.maxQueue = options.maxQueuePerEngine ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
-    this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.warmInterpreters = options.warmInterpreters ?? 2;
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
@@ -100,12 +96,12 @@ export class Pool {
       message: (message) => this.onMessage(message),
       call: (runId, kind, payload) => {
         const run = this.runs.get(runId);
-        if (!run) return Promise.resolve(new Uint8Array(0));
+        if (!run) return Promise.resolve(kind === "function" ? answerError("the run is over") : new Uint8Array(0));
         return kind === "stdin" ? run.hooks.stdin() : run.hooks.call(payload);
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };
-    const options = { callTimeoutMs: this.callTimeoutMs, snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters };
+    const options = { snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
@@ -174,10 +170,20 @@ export class Pool {
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);
     }
+    this.settleFsOps(slot, reason);
     if (this.closed) return;
     // Replace the engine in place; its sandboxes are lost (their owners re-create on next use).
     const replacement = this.startEngine(new EngineSlot());
     this.engines[this.engines.indexOf(slot)] = replacement;
+  }
+
+  /** File operations sent to a dead engine get no answer: they fail, saying the sandbox's state is lost. */
+  private settleFsOps(slot: EngineSlot, reason: string): void {
+    for (const [opId, op] of this.fsOps) {
+      if (op.engine !== slot) continue;
+      this.fsOps.delete(opId);
+      op.reject(new SandboxCrashedError(reason));
+    }
   }
 
   /** An engine with work outstanding keeps the host process alive; an idle one does not. */
@@ -236,6 +242,7 @@ export class Pool {
   }
 
   fs(engine: EngineSlot, sandboxId: number, op: FsOp): Promise<unknown> {
+    if (!engine.alive) return Promise.reject(new SandboxCrashedError("the sandbox's worker is gone"));
     const opId = nextId++;
     return new Promise((resolve, reject) => {
       this.fsOps.set(opId, { engine, resolve, reject });

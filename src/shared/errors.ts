@@ -23,6 +23,21 @@ export const ErrorType = {
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 
+/**
+ * Which limit stopped a run (`RunError.limit`), named as its option:
+ * `timeout`, `cpuTime` and `tickLimit` (TimeoutError), `output`
+ * (OutputLimitError: `outputLimit`), `memory` (MemoryError: `memoryLimit`).
+ */
+export type LimitName = "timeout" | "cpuTime" | "tickLimit" | "output" | "memory";
+
+/**
+ * How a sandbox crashed (`RunError.crash`): `worker` its worker process or
+ * thread died (SandboxCrashedError); `trap` the interpreter trapped
+ * (EngineTrapError); `protocol` the guest broke the channel protocol or sent a
+ * malformed result (ProtocolError); `noResult` the run ended without sending one.
+ */
+export type CrashKind = "worker" | "trap" | "protocol" | "noResult";
+
 /** Thrown (rejected) only for host misuse: bad options, a disposed sandbox. */
 export class PyvisorError extends Error {
   override name = "PyvisorError";
@@ -43,5 +58,16 @@ export class DisposedError extends PyvisorError {
   override name = "DisposedError";
   constructor(what = "sandbox") {
     super(`this ${what} has been disposed`);
+  }
+}
+/**
+ * The worker that held a sandbox died (a hard stop of a run on it, or a
+ * crash) while a host-side operation on the sandbox waited for it: the
+ * sandbox's state is lost; its next call re-creates it fresh.
+ */
+export class SandboxCrashedError extends PyvisorError {
+  override name = ErrorType.Crashed;
+  constructor(reason: string) {
+    super(`the sandbox's worker died (${reason}); its state is lost`);
   }
 }

@@ -13,8 +13,6 @@ import { ANSWER_BYTES, CONTROL, lostOutcome, type FromEngine, type ToEngine } fr
 interface ThreadData {
   control: SharedArrayBuffer;
   answers: SharedArrayBuffer;
-  /** Per-call host-function timeout: the thread stops waiting after it. */
-  callTimeoutMs: number;
   /** Directory of the on-disk snapshot cache, or null to make a snapshot per thread. */
   snapshotCacheDir: string | null;
   /** Interpreters to keep restored ahead of demand. */
@@ -96,10 +94,9 @@ function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
 }
 
 const services: ThreadServices = {
-  call(runId, kind, payload) {
+  call(runId, kind, payload, deadline) {
     const callId = ++lastCallId;
     post({ type: "call", runId, callId, kind, payload });
-    const deadline = performance.now() + data.callTimeoutMs + 1000;
     // Most answers come back within tens of microseconds: spin briefly before
     // sleeping, since waking a sleeping thread (an idle vCPU) costs more.
     const spinUntil = performance.now() + SPIN_MS;
@@ -108,7 +105,7 @@ const services: ThreadServices = {
       const answered = Atomics.load(control, CONTROL.ANSWER_ID);
       if (answered === callId) break;
       const left = deadline - performance.now();
-      if (left <= 0) throw new Error("host function answer timed out");
+      if (left <= 0) throw new Error("no answer before the run's time limit");
       Atomics.wait(control, CONTROL.ANSWER_ID, answered, left);
     }
     const length = Atomics.load(control, CONTROL.ANSWER_LENGTH);

@@ -8,7 +8,7 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { parseCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
+import { answerError, parseCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
@@ -18,8 +18,12 @@ const OUTPUT_BATCH_BYTES = 64 * 1024;
 export const MAX_OUTPUT_MESSAGE_BYTES = 1024 * 1024;
 
 export interface ThreadServices {
-  /** Blocks until the host answers (a host-function call, or the next stdin chunk). */
-  call(runId: number, kind: CallKind, payload: Uint8Array): Uint8Array;
+  /**
+   * Blocks until the host answers (a host-function call, or the next stdin
+   * chunk) or `deadline` (performance.now() time) passes, then throws. The
+   * host bounds a function call by functionTimeout; the deadline is the run's.
+   */
+  call(runId: number, kind: CallKind, payload: Uint8Array, deadline: number): Uint8Array;
   output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
   cancelRequested(runId: number): boolean;
   /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
@@ -90,14 +94,20 @@ export class GuestSandbox {
     const k = this.kernel;
     let result: Uint8Array | null = null;
     let protocolError: string | null = null;
+    const start = performance.now();
+    const deadline = start + run.timeoutMs;
     this.channel.handlers = {
       call: (payload) => {
         // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
         const call = parseCall(payload, (name) => this.functions.has(name));
-        if (typeof call === "string") return encodeValue({ ok: false, error: call });
+        if (typeof call === "string") return answerError(call);
         const before = performance.now();
         try {
-          return this.services.call(runId, "function", payload.slice());
+          return this.services.call(runId, "function", payload.slice(), deadline);
+        } catch (error) {
+          // The run's time is up (the run stops at once) or the answer was unreadable: the guest still gets an answer.
+          if (performance.now() >= deadline) k.requestStop("timeout");
+          return answerError(`host function ${call.name}: ${error instanceof Error ? error.message : String(error)}`);
         } finally {
           k.hostMs += performance.now() - before;
         }
@@ -110,17 +120,19 @@ export class GuestSandbox {
       protocolError: (message) => { protocolError ??= message; },
     };
     this.channel.reset(this.encodeRequest(run.request));
-    const start = performance.now();
     const pullStdin = run.stdinStream ? () => {
       const before = performance.now();
       try {
-        return this.services.call(runId, "stdin", new Uint8Array(0));
+        return this.services.call(runId, "stdin", new Uint8Array(0), deadline);
+      } catch (error) {
+        if (performance.now() >= deadline) k.requestStop("timeout");
+        throw error; // the read fails (EIO)
       } finally {
         k.hostMs += performance.now() - before;
       }
     } : null;
     k.beginRun(run.stdin, {
-      wallDeadlineMs: start + run.timeoutMs, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
+      wallDeadlineMs: deadline, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
     }, pullStdin);
     k.trace?.reset();
     let exitCode: number | null = null;
@@ -204,6 +216,8 @@ export class GuestSandbox {
       case "read": {
         const found = resolve(root, [root], op.path, true);
         if (found.node === undefined) throw new VfsError(Errno.NOENT);
+        // A device has no contents to read whole (its stat size is 0): /dev/null reads empty, as do the endless ones.
+        if (found.node.kind === "device") return new Uint8Array(0);
         if (found.node.kind !== "file") throw new VfsError(Errno.ISDIR);
         const handle = (found.node as FileNode).open({ read: true, write: false, truncate: false });
         try {

@@ -5,8 +5,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { encodeValue } from "../shared/codec.js";
-import { ANSWER_BYTES, CONTROL, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
+import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromEngine, { type: "call" }>): void;
@@ -29,7 +28,6 @@ const THREAD_ENTRY = fileURLToPath(new URL("./engine-thread.js", import.meta.url
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
 export interface LinkOptions {
-  callTimeoutMs: number;
   snapshotCacheDir: string | null;
   warmInterpreters: number;
   /** V8 flags for the engine (e.g. a larger stack). */
@@ -47,7 +45,7 @@ export class ThreadLink implements EngineLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, callTimeoutMs: options.callTimeoutMs, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
@@ -62,20 +60,19 @@ export class ThreadLink implements EngineLink {
 
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     this.pendingCall = { callId, runId, kind };
-    let answer: Uint8Array;
-    try {
-      answer = await this.events.call(runId, kind, payload);
-    } catch {
-      answer = new Uint8Array(0);
-    }
-    this.deliver(callId, answer);
+    // A cancel that came before this call: answer it now (the host is not asked), else it would wait for the host.
+    if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerCancelled(runId);
+    this.deliver(callId, await answerOf(this.events, runId, kind, payload));
   }
 
   /** Hands the engine the answer to `callId`; an answer to a call already answered (cancelled) is dropped. */
   private deliver(callId: number, answer: Uint8Array): void {
-    if (this.pendingCall?.callId !== callId) return;
+    const pending = this.pendingCall;
+    if (pending?.callId !== callId) return;
     this.pendingCall = null;
-    const bytes = answer.length > ANSWER_BYTES ? new Uint8Array(0) : answer;
+    // The host side keeps answers within ANSWER_BYTES; this guards the shared buffer whatever it sends.
+    const bytes = answer.length <= ANSWER_BYTES ? answer
+      : pending.kind === "function" ? answerError(`the host's answer is too large (${answer.length} bytes; the limit is ${ANSWER_BYTES})`) : new Uint8Array(0);
     this.answers.set(bytes);
     Atomics.store(this.control, CONTROL.ANSWER_LENGTH, bytes.length);
     Atomics.store(this.control, CONTROL.ANSWER_ID, callId);
@@ -94,9 +91,12 @@ export class ThreadLink implements EngineLink {
   /** Asks the run to stop; a host call it is blocked on is answered at once (HostError, or the end of stdin). */
   cancel(runId: number): void {
     Atomics.store(this.control, CONTROL.CANCEL, runId);
+    this.answerCancelled(runId);
+  }
+  private answerCancelled(runId: number): void {
     const pending = this.pendingCall;
     if (pending?.runId === runId) {
-      this.deliver(pending.callId, pending.kind === "function" ? encodeValue({ ok: false, error: "CancelledError: the run was cancelled" }) : new Uint8Array(0));
+      this.deliver(pending.callId, pending.kind === "function" ? answerError("CancelledError: the run was cancelled") : new Uint8Array(0));
     }
   }
   kill(): void {
@@ -105,6 +105,18 @@ export class ThreadLink implements EngineLink {
   setBusy(busy: boolean): void {
     if (busy) this.worker.ref();
     else this.worker.unref();
+  }
+}
+
+/**
+ * The host's answer to a blocking request. A failure on the way is still an
+ * answer: a HostError saying why for a function call, the end of input for stdin.
+ */
+async function answerOf(events: LinkEvents, runId: number, kind: CallKind, payload: Uint8Array): Promise<Uint8Array> {
+  try {
+    return await events.call(runId, kind, payload);
+  } catch (error) {
+    return kind === "function" ? answerError(`the host failed to answer: ${error instanceof Error ? error.message : String(error)}`) : new Uint8Array(0);
   }
 }
 
@@ -139,13 +151,7 @@ export class ProcessLink implements EngineLink {
   }
 
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
-    let answer: Uint8Array;
-    try {
-      answer = await this.events.call(runId, kind, payload);
-    } catch {
-      answer = new Uint8Array(0);
-    }
-    this.post({ type: "answer", callId, payload: answer });
+    this.post({ type: "answer", callId, payload: await answerOf(this.events, runId, kind, payload) });
   }
 
   private post(message: ToProcess): void {

@@ -113,8 +113,20 @@ export const CONTROL = {
   ANSWER_LENGTH: 2,
   SLOTS: 4,
 } as const;
-/** Largest host-function answer; larger ones are an error for the guest. */
+/** Largest host-function answer (encoded) and stdin chunk the engine takes in one piece: 16 MiB. */
 export const ANSWER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The answer to a host-function call as the guest driver reads it: the
+ * function's value, or why there is none (Python raises `pyvisor.HostError`
+ * with that text). Every path that answers a call builds it with these two.
+ */
+export function answerValue(value: unknown): Uint8Array {
+  return encodeValue({ ok: true, value });
+}
+export function answerError(why: string): Uint8Array {
+  return encodeValue({ ok: false, error: why });
+}
 
 /** The outcome of a run that never produced one (its engine died, or the sandbox is gone). */
 export function lostOutcome(trap: string | null): RunOutcome {

@@ -130,10 +130,34 @@ test("a read-write mount writes through to the host directory, a read-only one r
   assert.match(refused.error!.message, /Read-only file system/);
 });
 
-test("run on a disposed sandbox rejects with DisposedError", async () => {
+test("RunResult.error.limit names the limit that stopped the run; a program's own failure has none", async () => {
+  await using sb = await Sandbox.create({ pool, memoryLimit: "64M" });
+  const cases: Array<[string, Parameters<Sandbox["run"]>[1], string | undefined]> = [
+    ["while True: pass", { timeout: 300 }, "timeout"],
+    ["while True: pass", { cpuTime: 300 }, "cpuTime"],
+    ["while True: pass", { tickLimit: 5_000 }, "tickLimit"],
+    ["x = []\nwhile True: x.append(bytearray(1 << 20))", {}, "memory"],
+    ["1 / 0", {}, undefined],
+  ];
+  for (const [code, options, limit] of cases) {
+    const result = await sb.run(code, options);
+    assert.equal(result.error?.limit, limit, `${code} ${JSON.stringify(options)}: ${JSON.stringify(result.error)}`);
+    assert.equal(result.error?.crash, undefined);
+  }
+  await using chatty = await Sandbox.create({ pool, outputLimit: 1_000 });
+  assert.equal((await chatty.run("while True: print('y' * 100)")).error?.limit, "output");
+});
+
+test("sb.run() after dispose() returns a rejected promise instead of throwing", async () => {
   const sb = await Sandbox.create({ pool });
   await sb.dispose();
-  await assert.rejects(async () => sb.run("1"), DisposedError);
+  // Called directly, not inside an async function: a synchronous throw would escape here.
+  const calls = [() => sb.run("1"), () => sb.runFile("/tmp/x.py"), () => sb.runModule("json"), () => sb.fs.list("/tmp")];
+  for (const call of calls) {
+    let returned: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => { returned = call(); });
+    await assert.rejects(returned!, DisposedError);
+  }
 });
 
 test("bad options reject with InvalidOptionsError naming the field", async () => {

@@ -37,6 +37,18 @@ test("a guest reading part of a stream leaves the rest unread", async () => {
   assert.ok(pulled < 100, `pulled ${pulled} chunks for one line`);
 });
 
+test("an async-iterable stdin chunk over 16 MiB reaches the guest whole, not as the end of input", async () => {
+  await using sb = await Sandbox.create({ pool });
+  const big = new Uint8Array(17 * 1024 * 1024).fill(0x61);
+  big[big.length - 1] = 0x7a;
+  async function* chunks() {
+    yield big;
+    yield "tail";
+  }
+  const result = await sb.run("import sys\ndata = sys.stdin.buffer.read()\n(len(data), data[-5:].decode())", { stdin: chunks(), timeout: 60_000 });
+  assert.deepEqual(result.value, [big.length + 4, "ztail"]);
+});
+
 test("bytes stdin reaches sys.stdin.buffer unchanged", async () => {
   await using sb = await Sandbox.create({ pool });
   const result = await sb.run("import sys\nsys.stdin.buffer.read()", { stdin: new Uint8Array([0, 255, 10, 1]) });

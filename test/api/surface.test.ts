@@ -5,7 +5,7 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "runPython",
+    "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "runPython",
   ]);
 });
 

@@ -25,16 +25,26 @@ function leaks(text: string): string[] {
   return HOST_PATHS.filter((hostPath) => text.includes(hostPath));
 }
 
-test("print what the guest sees (for the CI log)", () => {
-  const seen = g.value(`{
+test("what the guest sees of its system holds no host environment, host path, host name or host time zone", () => {
+  const seen = g.value(`import platform
+{
   "environ": dict(os.environ), "listdir('/')": sorted(os.listdir('/')), "getcwd": os.getcwd(),
   "sys.path": sys.path, "sys.prefix": sys.prefix, "sys.exec_prefix": sys.exec_prefix,
   "sys.executable": sys.executable, "sys.argv": sys.argv, "sys.platform": sys.platform,
-  "tzname": list(time.tzname), "os.__file__": os.__file__, "getpid": os.getpid(),
+  "tzname": list(time.tzname), "os.__file__": os.__file__, "getpid": os.getpid(), "node": platform.node(),
   "listdir('/dev')": sorted(os.listdir('/dev')), "listdir('/usr/local')": sorted(os.listdir('/usr/local')),
-}`);
-  console.log("what the guest sees:", JSON.stringify(seen, null, 2));
-  assert.ok(seen);
+}`) as Record<string, unknown>;
+  const text = JSON.stringify(seen);
+  assert.deepEqual(seen.environ, ENV);
+  // Values short enough to occur by chance ("1", "C.UTF-8", "/tmp") prove nothing; longer ones must be absent.
+  const hostValues = Object.values(process.env).filter((value): value is string => value !== undefined && value.length >= 8 && !Object.values(ENV).includes(value));
+  assert.deepEqual(hostValues.filter((value) => text.includes(value)), [], "host environment values");
+  assert.deepEqual(leaks(text), [], "host paths");
+  assert.notEqual(seen.node, os.hostname(), "the host's name");
+  if (os.hostname().length >= 4) assert.ok(!text.includes(os.hostname()), "the host's name");
+  assert.deepEqual(seen.tzname, ["UTC", "UTC"]);
+  const hostZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (hostZone !== "UTC") assert.ok(!text.includes(hostZone), `the host's time zone ${hostZone}`);
 });
 
 test("os.environ holds exactly the environment given, nothing of the host's", () => {
