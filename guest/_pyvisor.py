@@ -94,6 +94,14 @@ def _format_exception(exc, kind="code"):
     return "".join(te.format())
 
 
+def _excepthook(exc_type, exc, tb):
+    """sys.excepthook: python's report of an uncaught exception, without the
+    driver's frames (the code module's interpreters, e.g. a console, use it)."""
+    te = traceback.TracebackException(exc_type, exc, tb, compact=True)
+    _cut(te, set(), True)
+    sys.stderr.write("".join(te.format()))
+
+
 def _safe_str(value):
     try:
         return str(value)
@@ -155,6 +163,7 @@ def _restore_names(namespace, saved):
 
 
 _warm_up()
+sys.excepthook = _excepthook
 _site.install_builtins()
 _site.install_no_network()
 _builtins_dict = vars(builtins)

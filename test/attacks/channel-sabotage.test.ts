@@ -126,3 +126,11 @@ test("a host function's HostError traceback shows the program's frames only", as
   assert.match(result.error!.traceback, /line 2, in outer/);
   assertNoDriverFrames(result);
 });
+
+test("a HostError shown by the code module (as a console shows it) has no driver frame", async () => {
+  await using sb = await attackSandbox(threads(), { functions: { fail: () => { throw new Error("nope"); } } });
+  const result = await sb.run("import code\ncode.InteractiveInterpreter(globals()).runsource('def g(): return fail()\\ng()', symbol='exec')");
+  assert.equal(result.error, null, JSON.stringify(result.error));
+  assert.match(result.stderr, /line 1, in g\npyvisor\.HostError: Error: nope\n$/);
+  assertNoDriverFrames(result);
+});
