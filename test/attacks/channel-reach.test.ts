@@ -109,3 +109,20 @@ test("renumbering (WASI's dup2) a file onto every low fd mid-run leaves the run 
   assert.equal(next.value, "ok");
   guest.kernel.dispose();
 });
+
+test("every fd syscall but fd_read and fd_write answers EBADF on the channel's fd, as for an fd that is not open", () => {
+  const guest = startGuest();
+  const wasi = guest.kernel.imports().wasi_snapshot_preview1 as Record<string, (...args: Array<number | bigint>) => number>;
+  const calls: Array<[string, Array<number | bigint>]> = [
+    ["fd_close", [CHANNEL_FD]], ["fd_renumber", [CHANNEL_FD, 0]], ["fd_renumber", [0, CHANNEL_FD]],
+    ["fd_fdstat_get", [CHANNEL_FD, 0]], ["fd_fdstat_set_flags", [CHANNEL_FD, 0]], ["fd_fdstat_set_rights", [CHANNEL_FD, 0n, 0n]],
+    ["fd_filestat_get", [CHANNEL_FD, 0]], ["fd_filestat_set_size", [CHANNEL_FD, 0n]], ["fd_seek", [CHANNEL_FD, 0n, 0, 0]],
+    ["fd_tell", [CHANNEL_FD, 0]], ["fd_prestat_get", [CHANNEL_FD, 0]], ["fd_readdir", [CHANNEL_FD, 0, 0, 0n, 0]],
+    ["fd_pread", [CHANNEL_FD, 0, 0, 0n, 0]], ["fd_pwrite", [CHANNEL_FD, 0, 0, 0n, 0]], ["fd_sync", [CHANNEL_FD]],
+    ["path_open", [CHANNEL_FD, 0, 0, 0, 0, 0n, 0n, 0, 0]],
+  ];
+  const refused = calls.map(([name, args]) => [name, wasi[name]!(...args)]);
+  assert.deepEqual(refused, calls.map(([name]) => [name, 8]));
+  assert.equal(guest.value("1 + 1"), 2, "the channel still carries the next run");
+  guest.kernel.dispose();
+});
