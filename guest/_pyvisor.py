@@ -4,17 +4,41 @@ The controller calls the engine's `pyvisor_run` export, which calls `_serve()`.
 It reads the run request from the channel, runs the code in `__main__` (so
 state persists between runs of one sandbox, like a REPL), and sends back the
 result: the value of the last expression, or the error with its traceback.
+
+The program shares this interpreter, so it can reach everything here. What
+the driver does about it:
+- its channel is an fd outside the program's fd table (pyvisor._channel);
+- it uses builtins and functions bound at start-up (pyvisor._BUILTINS), so
+  replacing `builtins.len` or `os.write` does not change what it sends;
+- at the start of every run it puts back what a program may have broken in
+  an earlier one: stdio, its own modules and their names in sys.modules, the
+  modules loaded at start-up, the builtins;
+- `_serve` never raises: if a program broke the driver all the same, it
+  returns -1 without a result, and the controller reports a DriverError and
+  restarts the interpreter, so the next run works.
+Tracebacks show the program's frames only, never the driver's.
 """
+import pyvisor
+
+__builtins__ = pyvisor._BUILTINS
+
 import ast
+import builtins
+import io
 import linecache
 import os
+import runpy
 import sys
 import traceback
+from types import FunctionType as _FunctionType
 
-import pyvisor
-from pyvisor import _channel, _codec
+from pyvisor import _channel, _codec, _site
 
 _main = sys.modules["__main__"]
+_send = _channel.send
+_receive = _channel.receive
+_encode = _codec.encode
+_decode = _codec.decode
 
 # Memory set aside so that a sandbox whose memory is full can still compile
 # the next run (the user may be freeing memory) and report its MemoryError:
@@ -38,18 +62,174 @@ def _restore_reserves():
 
 _restore_reserves()
 
+# ---------------------------------------------------------------- tracebacks
 
-def _own_frames(tb):
-    """Drops the driver's frames so tracebacks start at the user's code."""
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return tb
+_DRIVER_DIR = os.path.dirname(pyvisor.__file__) + os.sep
+_RUNPY_FILES = {"<frozen runpy>", getattr(runpy, "__file__", "<frozen runpy>")}
 
 
-def _error(exc):
-    tb = _own_frames(exc.__traceback__)
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return {"type": type(exc).__name__, "message": str(exc), "traceback": text}
+def _is_driver(frame):
+    return frame.filename == __file__ or frame.filename.startswith(_DRIVER_DIR)
+
+
+def _cut(te, seen, runpy_frames):
+    """Drops the driver's frames from `te` and its chained exceptions, and
+    runpy's ahead of the program's unless `runpy_frames` (python -m shows them, python FILE does not)."""
+    if te is None or id(te) in seen:
+        return
+    seen.add(id(te))
+    frames = [frame for frame in te.stack if not _is_driver(frame)]
+    while not runpy_frames and frames and frames[0].filename in _RUNPY_FILES:
+        del frames[0]
+    te.stack = traceback.StackSummary.from_list(frames)
+    _cut(te.__cause__, seen, runpy_frames)
+    _cut(te.__context__, seen, runpy_frames)
+    for inner in te.exceptions or ():
+        _cut(inner, seen, runpy_frames)
+
+
+def _format_exception(exc, kind="code"):
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    _cut(te, set(), kind == "module")
+    return "".join(te.format())
+
+
+def _excepthook(exc_type, exc, tb):
+    """sys.excepthook: python's report of an uncaught exception, without the
+    driver's frames (the code module's interpreters, e.g. a console, use it)."""
+    te = traceback.TracebackException(exc_type, exc, tb, compact=True)
+    _cut(te, set(), True)
+    sys.stderr.write("".join(te.format()))
+
+
+def _safe_str(value):
+    try:
+        return str(value)
+    except Exception:
+        return "<str() failed>"
+
+
+def _error(exc, kind="code"):
+    try:
+        text = _format_exception(exc, kind)
+    except Exception:  # e.g. the program broke what formatting needs: its last line still says what happened
+        text = "%s: %s\n" % (type(exc).__name__, _safe_str(exc))
+    return {"type": type(exc).__name__, "message": _safe_str(exc), "traceback": text}
+
+
+def _warm_up():
+    """Imports what formatting a traceback imports lazily (linecache's tokenize,
+    suggestions), while the file system is surely there: a program may close
+    it or break imports before its traceback is formatted."""
+    try:
+        _a_name_that_is_not_defined  # noqa: F821
+    except NameError as exc:
+        _format_exception(exc)
+
+
+# ---------------------------------------------------------------- state a run may break
+
+_stdio_config = [
+    (name, stream.fileno(), stream.encoding, stream.errors, stream.line_buffering, stream.write_through, stream.mode, stream.name)
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout), ("stderr", sys.stderr))
+]
+_stdio = {"stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr}
+
+
+def _open_stdio(fd, encoding, errors, line_buffering, write_through, mode, name):
+    raw = io.FileIO(fd, mode[0], closefd=False)
+    raw.name = name
+    buffer = io.BufferedReader(raw) if fd == 0 else raw
+    stream = io.TextIOWrapper(buffer, encoding=encoding, errors=errors, line_buffering=line_buffering, write_through=write_through)
+    stream.mode = mode
+    return stream
+
+
+def _restore_stdio():
+    """sys.stdin/stdout/stderr are the run's own again (a closed one is opened anew), as are their __xxx__ twins."""
+    for name, fd, *config in _stdio_config:
+        stream = _stdio[name]
+        if stream.closed:
+            stream = _stdio[name] = _open_stdio(fd, *config)
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
+
+
+def _restore_names(namespace, saved):
+    """Puts back the saved names a run deleted or rebound; names it added stay."""
+    for name, value in saved.items():
+        if namespace.get(name, _restore_names) is not value:
+            namespace[name] = value
+
+
+_warm_up()
+sys.excepthook = _excepthook
+_site.install_builtins()
+_site.install_no_network()
+_builtins_dict = vars(builtins)
+_saved_builtins = dict(_builtins_dict)
+_saved_modules = dict(sys.modules)  # every module loaded at start-up, the driver's among them
+_DRIVER_MODULES = ("_pyvisor", "pyvisor", "pyvisor._channel", "pyvisor._codec", "pyvisor.host", "pyvisor._site")
+
+
+def _snapshot_driver():
+    """The driver modules' names, and the code and defaults of their functions, as `_repair_driver` puts them back."""
+    modules = [(sys.modules[name], dict(vars(sys.modules[name]))) for name in _DRIVER_MODULES]
+    functions = [
+        (value, value.__code__, value.__defaults__, value.__kwdefaults__)
+        for module, names in modules for value in names.values()
+        if isinstance(value, _FunctionType) and value.__module__ == module.__name__
+    ]
+    return modules, functions
+
+
+def _repair_driver(saved):
+    """Undoes what a program did to the driver's modules and functions (called before and after its code)."""
+    modules, functions = saved
+    for module, names in modules:
+        _restore_names(vars(module), names)
+        sys.modules[module.__name__] = module
+    for function, code, defaults, kwdefaults in functions:
+        if function.__code__ is not code:
+            function.__code__ = code
+        if function.__defaults__ is not defaults:
+            function.__defaults__ = defaults
+        if function.__kwdefaults__ is not kwdefaults:
+            function.__kwdefaults__ = kwdefaults
+
+
+def _restore_state():
+    """What a program may have broken in an earlier run, put back: builtins, sys.modules, stdio."""
+    _restore_names(_builtins_dict, _saved_builtins)
+    modules = sys.modules
+    for name, module in _saved_modules.items():
+        if name == "__main__" or name not in modules:
+            modules[name] = module
+    _restore_stdio()
+
+
+# ---------------------------------------------------------------- a run
+
+_path0 = [None]  # the entry this driver put first on sys.path
+
+
+def _set_path0(entry):
+    """`entry` first on sys.path, as CPython does for -c (''), a script (its directory) or -m (the cwd)."""
+    path = sys.path
+    if _path0[0] is not None and path[:1] == [_path0[0]]:
+        path[0] = entry
+    elif path[:1] != [entry]:
+        path.insert(0, entry)
+    _path0[0] = entry
+
+
+def _default_path0(request):
+    kind = request.get("kind", "code")
+    if kind == "file":
+        return os.path.dirname(os.path.abspath(request["path"]))
+    if kind == "module":
+        return os.getcwd()
+    return ""
 
 
 def _compile(source, filename, mode):
@@ -57,7 +237,7 @@ def _compile(source, filename, mode):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     if mode != "auto":
         return compile(source, filename, "exec", dont_inherit=True), None
-    tree = ast.parse(source, filename, "exec")
+    tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
@@ -70,14 +250,11 @@ def _run(request):
     argv = request.get("argv") or [""]
     sys.argv = list(argv)
     path0 = request.get("path0")
-    if path0 is not None and sys.path[:1] != [path0]:
-        sys.path.insert(0, path0)
+    _set_path0(_default_path0(request) if path0 is None else path0)
     if kind == "module":
-        import runpy
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
         return None
     if kind == "file":
-        import runpy
         runpy.run_path(request["path"], run_name="__main__")
         return None
     body, last = _compile(request["code"], request.get("filename", "<string>"), request.get("mode", "auto"))
@@ -92,7 +269,10 @@ def _exit_code(exc):
         return 0
     if isinstance(code, int):
         return code & 0xFF
-    print(code, file=sys.stderr)
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
     return 1
 
 
@@ -108,44 +288,98 @@ def _refresh(request):
         random.seed()
 
 
-def _serve():
-    result = {"value": None, "error": None, "exitCode": 0}
+_bound_globals = {}  # name -> the host function this driver last bound as a global
+
+
+def _bind_functions(names):
+    """Host functions as globals of __main__, except where the program bound the name itself."""
+    namespace = _main.__dict__
+    for name, function in pyvisor._set_functions(names).items():
+        if name not in namespace or namespace[name] is _bound_globals.get(name):
+            namespace[name] = _bound_globals[name] = function
+
+
+_MAX_REPR_CHARS = 4 * 1024 * 1024
+
+
+def _value_repr(value):
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = "<%s object; repr() failed: %s>" % (type(value).__name__, _safe_str(exc))
+    return text if len(text) <= _MAX_REPR_CHARS else text[:_MAX_REPR_CHARS] + "..."
+
+
+def _set_value(result, value):
+    """The value as data when the codec can carry it, else its repr (flagged valueRepr)."""
+    try:
+        _encode(value)
+        result["value"] = value
+    except Exception:
+        result["value"] = _value_repr(value)
+        result["valueRepr"] = True
+
+
+def _serve_run(repair):
+    result = {"value": None, "valueRepr": False, "error": None, "exitCode": 0}
     _release_reserve("compile")
     try:
-        request = _channel.receive("R")
+        request = _receive("R")
+        _restore_state()
         if request.get("fresh"):
             _refresh(request)
-        _main.__dict__.update(pyvisor._set_functions(request.get("functions") or ()))
+        _bind_functions(request.get("functions") or ())
         inputs = request.get("inputs")
         if inputs:
-            _main.__dict__.update(_codec.decode(inputs))
+            _main.__dict__.update(_decode(inputs))
         try:
             value = _run(request)
+            repair()
             if value is not None and request.get("wantValue", True):
-                try:
-                    result["value"] = value
-                    _codec.encode(value)
-                except _codec.CodecError as exc:
-                    result["value"] = None
-                    result["error"] = {"type": "ConversionError", "message": "the result " + str(exc), "traceback": ""}
+                _set_value(result, value)
         except SystemExit as exc:
+            repair()
             result["exitCode"] = _exit_code(exc)
         except BaseException as exc:  # the guest's own failure, reported as data
+            repair()
             _release_reserve("error")
             try:
-                result["error"] = _error(exc)
+                result["error"] = _error(exc, request.get("kind", "code"))
             except MemoryError:
-                result["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
+                result["error"] = {"type": type(exc).__name__, "message": _safe_str(exc), "traceback": ""}
             result["exitCode"] = 1
             if request.get("printErrors", True):
-                sys.stderr.write(result["error"]["traceback"])
+                try:
+                    sys.stderr.write(result["error"]["traceback"])
+                except BaseException:
+                    pass
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
             pass
-        _channel.send("D", result)
+        _send("D", result)
     finally:
-        _channel.close()
         _restore_reserves()
     return result["exitCode"]
+
+
+_saved_driver = []  # filled below, once _serve exists (it is saved too)
+
+
+def _serve(_repair_driver=_repair_driver, _saved=_saved_driver, _serve_run=_serve_run):
+    """Serves one run; returns its exit status, or -1 (and no result) when the program broke the driver.
+
+    What it calls is bound here (defaults), and repaired before and after the
+    program's code, so that a program that rebinds or rewrites the driver's
+    functions gets its result all the same, and the next run a whole driver.
+    """
+    try:
+        repair = lambda: _repair_driver(_saved[0])  # noqa: E731
+        repair()
+        return _serve_run(repair)
+    except BaseException:
+        return -1
+
+
+_saved_driver.append(_snapshot_driver())

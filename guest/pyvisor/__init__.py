@@ -1,19 +1,48 @@
 """pyvisor: the sandbox's side of the host interface.
 
+    from pyvisor.host import lookup     # a host function, as a module attribute
     import pyvisor
     pyvisor.call("lookup", "key")       # call a host function by name
     pyvisor.functions()                 # names of the host functions offered
     pyvisor.HostError                   # raised when a host function fails
 
-Host functions are also bound as globals of each run, so `lookup("key")`
-works directly. Only plain data crosses: None, bool, int, float, str, bytes,
-list, tuple, dict, set, datetime.
+Host functions are also bound as globals of `__main__` (unless the name is
+already the program's own), so `lookup("key")` works directly. Only plain
+data crosses: None, bool, int, float, str, bytes, list, tuple, dict, set,
+datetime.
 """
-from . import _channel
+import builtins as _builtins
+import sys as _sys
+from importlib import util as _util
 
-__all__ = ["call", "functions", "HostError"]
+# The driver's modules (this package and _pyvisor) look builtins up in a copy
+# taken at start-up: a program that replaces `builtins.len` breaks its own
+# code, not the delivery of its result. (A function looks builtins up in its
+# module's `__builtins__`, read when the function is created.)
+_BUILTINS = dict(vars(_builtins))
+__builtins__ = _BUILTINS
+
+
+def _load(name):
+    """Imports the driver module `name` with the private builtins."""
+    spec = _util.find_spec(name)
+    module = _util.module_from_spec(spec)
+    module.__builtins__ = _BUILTINS  # exec adds the shared builtins only when none are set
+    _sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_codec = _load("pyvisor._codec")
+_channel = _load("pyvisor._channel")
+host = _load("pyvisor.host")
+
+__all__ = ["call", "functions", "HostError", "host"]
 
 _function_names = ()
+_bound = {}  # name -> function calling it, for this run (pyvisor.host)
+_send = _channel.send
+_receive = _channel.receive
 
 
 class HostError(Exception):
@@ -28,8 +57,8 @@ def call(name, /, *args, **kwargs):
     """Calls the host function `name` and returns its result (synchronously)."""
     if not isinstance(name, str):
         raise TypeError("host function name must be a str")
-    _channel.send("C", {"name": name, "args": list(args), "kwargs": kwargs})
-    answer = _channel.receive("A")
+    _send("C", {"name": name, "args": list(args), "kwargs": kwargs})
+    answer = _receive("A")
     if answer.get("ok"):
         return answer.get("value")
     raise HostError(answer.get("error") or "host function failed")
@@ -44,6 +73,8 @@ def _bind(name):
 
 
 def _set_functions(names):
-    global _function_names
+    """The host functions of this run, by name (also what `pyvisor.host` offers)."""
+    global _function_names, _bound
     _function_names = tuple(names)
-    return {name: _bind(name) for name in names}
+    _bound = {name: _bind(name) for name in names}
+    return _bound

@@ -24,8 +24,15 @@ export interface RunError {
 }
 
 export interface RunResult {
-  /** The value of the run's last expression (converted), or null. */
+  /**
+   * The value of the run's last expression, converted (None, bool, int,
+   * float, str, bytes, list, tuple, dict, set, datetime), or null. A value
+   * with no such form (a date, Decimal, function, class, ...) comes as its
+   * Python repr() string, and `valueRepr` is true.
+   */
   value: unknown;
+  /** `value` is the repr() of a Python value that has no plain-data form. */
+  valueRepr: boolean;
   stdout: string;
   stderr: string;
   exitCode: number;
@@ -49,6 +56,9 @@ const STOP_ERRORS: Record<NonNullable<RunOutcome["stopReason"]>, Pick<RunError, 
 };
 
 const EMPTY = new Uint8Array(0);
+
+const DRIVER_BROKEN = "the program broke pyvisor's driver inside the sandbox (it changed the driver's modules or functions), "
+  + "so the run ended without a result; the interpreter was restarted (its globals are gone) and the next run works";
 
 /**
  * stdin as data for the run, plus a pull function when it is an async
@@ -268,14 +278,16 @@ export class Sandbox implements AsyncDisposable {
 
   private toResult(outcome: RunOutcome, hostCalls: number, resetBefore: boolean): RunResult {
     let value: unknown = null;
+    let valueRepr = false;
     let error: RunError | null = null;
     let exitCode = 0;
     if (outcome.result !== null) {
       try {
-        const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; error: RunError | null; exitCode: number };
+        const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; valueRepr?: unknown; error: RunError | null; exitCode: number };
         const malformed = resultShapeError(decoded);
         if (malformed !== null) throw new CodecError(malformed);
         value = decoded.value;
+        valueRepr = decoded.valueRepr === true && typeof value === "string";
         error = decoded.error === null ? null : { type: decoded.error.type, message: decoded.error.message, traceback: decoded.error.traceback };
         exitCode = decoded.exitCode;
       } catch (e) {
@@ -300,16 +312,19 @@ export class Sandbox implements AsyncDisposable {
         ? { type: ErrorType.Crashed, message: outcome.trap, traceback: "", crash: "worker" }
         : { type: ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };
       exitCode = crashed ? 134 : 1;
-    } else if (outcome.result === null) {
-      error = { type: ErrorType.Crashed, message: "the run ended without a result", traceback: "", crash: "noResult" };
+    }
+    // No result and no other cause: the program broke the driver, and the engine restarted the interpreter.
+    const driverBroken = outcome.result === null && error === null && outcome.exitCode === null;
+    if (driverBroken) {
+      error = { type: ErrorType.Driver, message: DRIVER_BROKEN, traceback: "", crash: "noResult" };
       exitCode = 1;
     } else if (error?.type === ErrorType.Memory) {
       // The guest ran out of its memoryLimit and did not recover (it is Python's own MemoryError).
       error.limit = "memory";
     }
-    const reset = resetBefore || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
+    const reset = resetBefore || driverBroken || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
     return {
-      value, stdout: outcome.stdout, stderr: outcome.stderr, exitCode, error,
+      value, valueRepr, stdout: outcome.stdout, stderr: outcome.stderr, exitCode, error,
       stats: { ...outcome.stats, hostCalls, reset },
       ...(outcome.trace ? { trace: outcome.trace } : {}),
     };

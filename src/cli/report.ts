@@ -94,6 +94,8 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
     case ErrorType.Trap:
     case ErrorType.Protocol:
       return verdict(EXIT.crashed, "", `pyvisor: the sandbox crashed (${error.type}: ${error.message.trim().split("\n")[0]})`);
+    case ErrorType.Driver:
+      return verdict(EXIT.exception, "", `pyvisor: ${error.message}`);
     case ErrorType.Conversion:
       // Only --json asks for the program's value; one that cannot be converted is simply not reported.
       if (result.exitCode === 0) return verdict(0, "", null);

@@ -1,5 +1,7 @@
-// The host end of /dev/pyvisor. The guest writes frames; the host answers
-// calls synchronously (the guest is blocked in fd_read meanwhile). Frames are
+// The host end of the driver's channel: fd_read and fd_write on CHANNEL_FD
+// (src/kernel/fds.ts), an fd outside the program's fd table. The guest writes
+// frames; the host answers calls synchronously (the guest is blocked in
+// fd_read meanwhile). Frames are
 // hostile input: a bad length, version or kind is a protocol error that ends
 // the run with a typed error; the host is never affected.
 //   frame: u32 LE length | version (1) | kind byte | payload

@@ -22,8 +22,17 @@ export interface OpenFile {
   fileType: FileType;
 }
 
+/**
+ * The driver's channel to the host. It is not in the table: no fd the program
+ * can name with close, renumber, closerange or a loop over low numbers
+ * reaches it (fds are C ints, and closerange's end is exclusive, so it stops
+ * below this number). Only fd_read and fd_write on exactly this number do.
+ */
+export const CHANNEL_FD = 0x7fff_ffff;
+
 export class FdTable {
   private readonly table = new Map<number, OpenFile>();
+  private channel: OpenFile | null = null;
   constructor(private readonly maxFds: number) {}
 
   get size(): number {
@@ -36,6 +45,16 @@ export class FdTable {
     if (entry === undefined) fail(Errno.BADF);
     if ((entry.rightsBase & rights) !== rights) fail(Errno.NOTCAPABLE);
     return entry;
+  }
+
+  /** The entry fd_read and fd_write use: the table's, or the channel at CHANNEL_FD. */
+  stream(fd: number, rights: bigint): OpenFile {
+    if (fd === CHANNEL_FD && this.channel !== null) return this.channel;
+    return this.get(fd, rights);
+  }
+
+  setChannel(entry: Omit<OpenFile, "fileType">): void {
+    this.channel = { ...entry, fileType: fileTypeOf(entry.node) };
   }
 
   dir(fd: number, rights = 0n): OpenFile & { stack: DirNode[]; names: string[] } {
@@ -57,16 +76,38 @@ export class FdTable {
     this.table.set(fd, { ...entry, fileType: fileTypeOf(entry.node) });
   }
 
-  close(fd: number): void {
+  /** Puts a fresh `entry` at `fd`, closing what the guest left there if it is another file. */
+  restore(fd: number, entry: Omit<OpenFile, "fileType">): void {
+    const current = this.table.get(fd);
+    if (current !== undefined && current.node !== entry.node) {
+      this.table.delete(fd);
+      current.handle?.close();
+    }
+    this.set(fd, entry);
+  }
+
+  /**
+   * A preopened directory is not the program's to close or replace: it is
+   * how every path resolves, and a program never opened it (on Linux fd 3
+   * would not be open), so close and renumber answer EBADF, as for an fd
+   * that is not open.
+   */
+  private owned(fd: number): OpenFile {
     const entry = this.get(fd);
+    if (entry.preopen !== undefined) fail(Errno.BADF);
+    return entry;
+  }
+
+  close(fd: number): void {
+    const entry = this.owned(fd);
     this.table.delete(fd);
     entry.handle?.close();
   }
 
   renumber(from: number, to: number): void {
-    const entry = this.get(from);
+    const entry = this.owned(from);
     if (from === to) return;
-    this.get(to);
+    this.owned(to);
     this.close(to);
     this.table.delete(from);
     this.table.set(to, entry);

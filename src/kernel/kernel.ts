@@ -9,7 +9,7 @@ import { StreamDevice } from "../vfs/devices.js";
 import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
 import { buildTree, type MountSpec, type SandboxTree } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
-import { FdTable } from "./fds.js";
+import { FdTable, type OpenFile } from "./fds.js";
 import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
 import { InputSource, OutputSink } from "./stdio.js";
 import { Identity, type IdentitySpec } from "./identity.js";
@@ -99,22 +99,33 @@ export class Kernel {
     this.tree = buildTree({
       stdlib: spec.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, deterministic: spec.deterministic,
-      now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b), channel: spec.channel,
+      now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b),
     });
     this.openStdio();
   }
 
-  /** fds 0-2 are the run's stdio, fd 3 the preopened root "/". */
+  /**
+   * fds 0-2 are the run's stdio, fd 3 the preopened root "/"; the driver's
+   * channel sits outside the table (CHANNEL_FD). At the start of every run
+   * fds 0-3 are put back as they were: a program that closed or replaced them
+   * (os.closerange, a loop of closes) breaks only its own run.
+   */
   private openStdio(): void {
     const mount: MountContext = { id: 2, readonly: false, quota: null, inodes: this.tree.inodes, now: () => this.identity.realtimeNs() };
-    const streams: Array<[number, StreamOps, bigint]> = [[0, this.stdin, RIGHTS_PIPE], [1, this.stdout, RIGHTS_PIPE], [2, this.stderr, RIGHTS_PIPE]];
-    for (const [fd, ops, rights] of streams) {
+    const streams: Array<[StreamOps, bigint]> = [[this.stdin, RIGHTS_PIPE], [this.stdout, RIGHTS_PIPE], [this.stderr, RIGHTS_PIPE], [this.spec.channel, RIGHTS_PIPE]];
+    const [stdin, stdout, stderr, channel] = streams.map(([ops, rights]) => {
       const node = new StreamDevice(mount, ops);
-      this.fds.set(fd, { kind: "stream", node, handle: node.open(), position: 0, append: false, fdflags: 0, rightsBase: rights, rightsInheriting: 0n });
-    }
+      return () => ({ kind: "stream" as const, node, handle: node.open(), position: 0, append: false, fdflags: 0, rightsBase: rights, rightsInheriting: 0n });
+    });
     const root: DirNode = this.tree.root;
-    this.fds.set(3, { kind: "dir", node: root, stack: [root], names: [], path: "/", position: 0, append: false, fdflags: 0, rightsBase: RIGHTS_DIR, rightsInheriting: RIGHTS_ALL, preopen: "/" });
+    const rootEntry = () => ({ kind: "dir" as const, node: root, stack: [root], names: [], path: "/", position: 0, append: false, fdflags: 0, rightsBase: RIGHTS_DIR, rightsInheriting: RIGHTS_ALL, preopen: "/" });
+    this.standardFds = [stdin!, stdout!, stderr!, rootEntry];
+    this.fds.setChannel(channel!());
+    this.standardFds.forEach((entry, fd) => this.fds.set(fd, entry()));
   }
+
+  /** Fresh entries for fds 0-3 (see openStdio). */
+  private standardFds: Array<() => Omit<OpenFile, "fileType">> = [];
 
   get memory(): GuestMemory {
     if (this.memoryRef === null) throw new GuestFault("guest memory is not attached");
@@ -126,6 +137,7 @@ export class Kernel {
 
   /** Prepares the kernel for one run. */
   beginRun(stdin: Uint8Array, limits: RunLimits, pullStdin: (() => Uint8Array) | null = null): void {
+    this.standardFds.forEach((entry, fd) => this.fds.restore(fd, entry()));
     this.stdin.reset(stdin, pullStdin);
     this.stdout.reset(limits.outputLimitBytes);
     this.stderr.reset(limits.outputLimitBytes);

@@ -69,7 +69,7 @@ export function fdSyscalls(k: Kernel) {
 
   return {
     fd_read(fd: number, iovs: Ptr, iovsLen: number, nreadPtr: Ptr): number {
-      const entry = k.fds.get(fd, Rights.FD_READ);
+      const entry = k.fds.stream(fd, Rights.FD_READ);
       const handle = handleOf(entry);
       const n = readInto(k.memory.iovecs(iovs, iovsLen), (length) => {
         const chunk = handle.read(entry.position, length);
@@ -93,7 +93,7 @@ export function fdSyscalls(k: Kernel) {
     },
 
     fd_write(fd: number, iovs: Ptr, iovsLen: number, nwrittenPtr: Ptr): number {
-      const entry = k.fds.get(fd, Rights.FD_WRITE);
+      const entry = k.fds.stream(fd, Rights.FD_WRITE);
       const handle = handleOf(entry);
       const data = gather(k.memory.iovecs(iovs, iovsLen));
       if (entry.kind === "file" && entry.append) entry.position = handle.size();

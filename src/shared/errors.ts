@@ -20,6 +20,12 @@ export const ErrorType = {
   Conversion: "ConversionError",
   /** The guest broke the channel protocol (garbage frames). */
   Protocol: "ProtocolError",
+  /**
+   * The program broke pyvisor's driver inside the sandbox (changed its
+   * modules or functions) so that the run ended without a result; the
+   * interpreter was restarted (globals are gone) and the next run works.
+   */
+  Driver: "DriverError",
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -2,11 +2,11 @@
 //   /                              read-only skeleton
 //   /usr/local/lib/python3.13      the stdlib image + guest module (shared, read-only)
 //   /usr/local/bin/python3         an empty placeholder for sys.executable
-//   /dev/{null,zero,urandom,pyvisor}
+//   /dev/{null,zero,urandom,random}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
 //   ...                            host mounts, read-only or read-write
 import { Errno } from "../shared/wasi.js";
-import { nullDevice, randomDevice, StreamDevice, zeroDevice, type StreamOps } from "./devices.js";
+import { nullDevice, randomDevice, StreamDevice, zeroDevice } from "./devices.js";
 import { HostMount } from "./host.js";
 import { MemDir, MemFile } from "./memory.js";
 import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext } from "./node.js";
@@ -37,7 +37,6 @@ export interface TreeSpec {
   deterministic: boolean;
   now(): bigint;
   random(buffer: Uint8Array): void;
-  channel: StreamOps;
 }
 
 export interface SandboxTree {
@@ -98,7 +97,6 @@ export function buildTree(spec: TreeSpec): SandboxTree {
   attach("/dev/zero", zeroDevice(devices));
   attach("/dev/urandom", randomDevice(devices, spec.random));
   attach("/dev/random", randomDevice(devices, spec.random));
-  attach("/dev/pyvisor", new StreamDevice(devices, spec.channel));
   attach("/tmp", new MemDir(mountContext(false, quota)));
   attach(DEFAULT_CWD, new MemDir(mountContext(false, quota)));
 

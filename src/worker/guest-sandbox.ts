@@ -149,6 +149,11 @@ export class GuestSandbox {
     if (result === null && protocolError === null && this.channel.incompleteBytes > 0) {
       protocolError = `the guest left an incomplete frame (${this.channel.incompleteBytes} bytes) on the channel`;
     }
+    if (result === null && protocolError === null && exitCode === null && trap === null && k.stopReason === null) {
+      // The driver returned without a result: the program broke it (sandbox.ts reports a DriverError).
+      // Whatever it changed, a new interpreter does not have it.
+      this.reset();
+    }
     const end = performance.now();
     return {
       result, stdout: k.stdout.text(), stderr: k.stderr.text(), stopReason: k.stopReason, exitCode, trap, protocolError,

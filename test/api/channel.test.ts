@@ -1,4 +1,4 @@
-// The host channel (/dev/pyvisor) is hostile input: garbage frames from the
+// The host channel (fd pyvisor._channel.FD) is hostile input: garbage frames from the
 // guest end its run with a typed ProtocolError, and the host, the pool and the
 // sandbox stay healthy.
 import { after, before, test } from "node:test";
@@ -20,7 +20,7 @@ const garbage: Array<[string, string]> = [
 for (const [name, bytes] of garbage) {
   test(`${name} on the channel gives ProtocolError and a healthy sandbox`, async () => {
     await using sb = await Sandbox.create({ pool });
-    const result = await sb.run(`import os\nfd = os.open('/dev/pyvisor', os.O_RDWR)\ntry:\n  os.write(fd, ${bytes})\nexcept OSError:\n  pass`);
+    const result = await sb.run(`import os\nfrom pyvisor._channel import FD as fd\ntry:\n  os.write(fd, ${bytes})\nexcept OSError:\n  pass`);
     assert.equal(result.error?.type, ErrorType.Protocol);
     assert.equal((await sb.run("1 + 1")).value, 2);
   });
@@ -48,7 +48,7 @@ test("a frame written in many small writes is reassembled (a call with a 4 MiB a
     "payload = bytearray(struct.pack('<IBB', 0, 1, ord('C')))",
     "_codec.encode_into(payload, {'name': 'size', 'args': [bytes(4 * 1024 * 1024)], 'kwargs': {}})",
     "struct.pack_into('<I', payload, 0, len(payload) - 4)",
-    "fd = _channel._channel_fd()",
+    "fd = _channel.FD",
     "for i in range(0, len(payload), 4096): os.write(fd, payload[i:i + 4096])",
     "_channel.receive('A')",
   ].join("\n");

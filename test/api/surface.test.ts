@@ -12,7 +12,7 @@ test("the package exports exactly these names", () => {
 test("ErrorType lists the documented codes", () => {
   assert.deepEqual({ ...api.ErrorType }, {
     Timeout: "TimeoutError", Memory: "MemoryError", OutputLimit: "OutputLimitError", Crashed: "SandboxCrashedError",
-    Trap: "EngineTrapError", Cancelled: "CancelledError", Conversion: "ConversionError", Protocol: "ProtocolError",
+    Trap: "EngineTrapError", Cancelled: "CancelledError", Conversion: "ConversionError", Protocol: "ProtocolError", Driver: "DriverError",
   });
 });
 

@@ -26,7 +26,7 @@ def key(k):
     return struct.pack('<I', len(b)) + b
 
 def write_frame(kind, *parts):
-    fd = _channel._channel_fd()
+    fd = _channel.FD
     os.write(fd, struct.pack('<IBB', 2 + sum(len(p) for p in parts), 1, ord(kind)))
     for part in parts:
         view = memoryview(part)
@@ -42,15 +42,15 @@ def finish_with(*value):
 def call_with(name, *args):
     """A host-function call of \`name\` whose argument list is the given raw encoding; returns Python's HostError text."""
     import pyvisor
-    send = _channel.send
-    _channel.send = lambda kind, value: write_frame('C', b'\\x0a' + struct.pack('<I', 3) + key('name') + b'\\x06' + key(name) + key('args'), *args,
+    send = pyvisor._send
+    pyvisor._send = lambda kind, value: write_frame('C', b'\\x0a' + struct.pack('<I', 3) + key('name') + b'\\x06' + key(name) + key('args'), *args,
                                                     key('kwargs') + b'\\x0a' + struct.pack('<I', 0))
     try:
         pyvisor.call(name)
     except pyvisor.HostError as e:
         return str(e)
     finally:
-        _channel.send = send
+        pyvisor._send = send
     return 'no HostError'
 
 def flat_list(n, item):

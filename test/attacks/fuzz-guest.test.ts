@@ -26,7 +26,7 @@ FLAGS = [os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_CREAT, os.O_EXCL, os.O_TRUNC,
 
 def fuzz(seed, seconds):
     r = random.Random(seed)
-    protected = {0, 1, 2, 3, _channel._channel_fd()}
+    protected = {0, 1, 2, 3, _channel.FD}
     fds = []
     def path():
         root = r.choice(['/data', '/data', '/data', '/ro', '/tmp', '', '/', '/data/sub'])

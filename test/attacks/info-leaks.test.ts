@@ -67,7 +67,7 @@ test("a mount adds exactly its own name to the root directory", () => {
 });
 
 test("/dev holds only the sandbox's devices", () => {
-  assert.deepEqual(g.value("sorted(os.listdir('/dev'))"), ["null", "pyvisor", "random", "urandom", "zero"]);
+  assert.deepEqual(g.value("sorted(os.listdir('/dev'))"), ["null", "random", "urandom", "zero"]);
 });
 
 test("/etc/passwd does not exist", () => {

@@ -20,6 +20,8 @@ export interface GuestOptions {
   cwd?: string;
   deterministic?: boolean;
   policy?: PolicySpec;
+  /** Answers the guest's host-function calls (pyvisor.call): gets the decoded arguments, returns the encoded answer. */
+  call?: (kernel: Kernel, args: unknown[]) => Uint8Array;
 }
 
 export interface RunOptions {
@@ -93,7 +95,7 @@ export function startGuest(options: GuestOptions = {}): Guest {
     if (dead !== null) throw new Error(`this guest cannot run any more: ${dead}`);
     let result: { value: unknown; error: GuestError | null; exitCode: number } | undefined;
     channel.handlers = {
-      call: () => new Uint8Array(),
+      call: (payload) => options.call?.(kernel, (decodeValue(payload) as { args: unknown[] }).args) ?? new Uint8Array(),
       done: (payload) => { result = decodeValue(payload) as typeof result; },
       protocolError: (message) => { throw new Error(`protocol error: ${message}`); },
     };
