@@ -115,7 +115,7 @@ def _serve():
         request = _channel.receive("R")
         if request.get("fresh"):
             _refresh(request)
-        _main.__dict__.update(pyvisor._set_functions(request.get("functions") or ()))
+        _main.__dict__.update(pyvisor._set_functions(request.get("functions") or (), request.get("asyncFunctions") or ()))
         inputs = request.get("inputs")
         if inputs:
             _main.__dict__.update(_codec.decode(inputs))
