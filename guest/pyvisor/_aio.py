@@ -20,6 +20,8 @@ _SELF_PIPE_MODULE = "asyncio.unix_events"
 # A selector with nothing to wait for and no timeout waits this long per round
 # (WASI's poll cannot wait on nothing forever); the run's time limit ends it first.
 _IDLE_WAIT_SECONDS = 3600.0
+# The host answers a wait after this long at most (MAX_WAIT_MS in src/worker/protocol.ts); the loop asks again.
+_MAX_WAIT_MS = 10_000
 
 # Awaitable host calls started and not yet delivered: host call id -> asyncio.Future.
 _calls = {}
@@ -65,7 +67,7 @@ def _live_calls():
 
 def _wait(timeout):
     """Blocks until a host call settles or `timeout` seconds pass, and delivers what settled."""
-    ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+    ms = None if timeout is None else min(max(0, math.ceil(timeout * 1000)), _MAX_WAIT_MS)
     answer = _host_request({"op": "wait", "timeoutMs": ms})
     if not answer.get("ok"):
         return  # the run is stopping: its limit is raised at the next check

@@ -4,7 +4,8 @@
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
 import { DisposedError, ErrorType, InvalidOptionsError, PyvisorError } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
-import { parseCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { AsyncCalls, type Settled } from "./async-calls.js";
+import { MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
@@ -45,6 +46,13 @@ const STOP_ERRORS = {
 
 const EMPTY = new Uint8Array(0);
 
+/** A run's host calls: how many it made, the awaitable ones in flight, and the signal that ends them. */
+interface RunCalls {
+  hostCalls: number;
+  awaited: AsyncCalls;
+  ended: AbortController;
+}
+
 /** stdin as data for the run, plus a pull function when it is an async iterable (streamed as the guest reads). */
 function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() => Promise<Uint8Array>) | null } {
   if (stdin === undefined) return { data: EMPTY, next: null };
@@ -79,10 +87,14 @@ export class Sandbox implements AsyncDisposable {
   private readonly functions: Record<string, HostFunction>;
   private readonly functionTimeoutMs: number;
   private readonly maxFunctionCalls: number;
+  /** Ids of awaitable host calls: unique for the sandbox's life, so a call left over from an earlier run never matches. */
+  private lastCallId = 0;
 
   private constructor(options: ResolvedSandboxOptions) {
     this.pool = options.pool ?? getDefaultPool();
-    this.spec = options.spec;
+    // Async host functions are bound in Python so that a call inside a running event loop is awaitable.
+    const asyncFunctions = Object.keys(options.functions).filter((name) => Object.prototype.toString.call(options.functions[name]) === "[object AsyncFunction]");
+    this.spec = { ...options.spec, asyncFunctions };
     this.limits = options.limits;
     this.functions = options.functions;
     this.functionTimeoutMs = options.functionTimeoutMs;
@@ -178,42 +190,74 @@ export class Sandbox implements AsyncDisposable {
       streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
       ...limits,
     };
-    let hostCalls = 0;
-    const maxCalls = this.maxFunctionCalls;
+    const calls: RunCalls = {
+      hostCalls: 0,
+      awaited: new AsyncCalls(() => ++this.lastCallId, (call, signal) => this.invoke(call, signal)),
+      ended: new AbortController(),
+    };
     const decoder = { 1: new TextDecoder(), 2: new TextDecoder() };
-    const outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
-      output: (fd, chunk) => {
-        const text = decoder[fd].decode(chunk, { stream: true });
-        (fd === 1 ? options.onStdout : options.onStderr)?.(text);
-      },
-      call: async (payload) => encodeValue(await this.callHost(payload, ++hostCalls > maxCalls)),
-      stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
-    }, options.signal);
-    return this.toResult(outcome, hostCalls, reset);
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
+        output: (fd, chunk) => {
+          const text = decoder[fd].decode(chunk, { stream: true });
+          (fd === 1 ? options.onStdout : options.onStderr)?.(text);
+        },
+        call: async (payload) => encodeValue(await this.serveGuest(payload, calls)),
+        stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
+      }, options.signal);
+    } finally {
+      calls.awaited.close();
+      calls.ended.abort(new DOMException("the run ended", "AbortError"));
+    }
+    return this.toResult(outcome, calls.hostCalls, reset);
   }
 
-  /** Runs one host-function call from the guest; any failure becomes an answer the guest raises. */
-  private async callHost(payload: Uint8Array, overLimit: boolean): Promise<{ ok: boolean; value?: unknown; error?: string }> {
-    // The engine screened the call already; parsing again keeps the host's own decoding on the same budget.
-    const call = parseCall(payload, (name) => Object.hasOwn(this.functions, name));
-    if (typeof call === "string") return { ok: false, error: call };
-    if (overLimit) return { ok: false, error: "too many host-function calls in this run (maxFunctionCalls)" };
+  /** Serves one guest request (a host-function call, or an awaitable call's start, wait or cancel); any failure becomes an answer the guest raises. */
+  private async serveGuest(payload: Uint8Array, run: RunCalls): Promise<unknown> {
+    // The engine screened the request already; parsing again keeps the host's own decoding on the same budget.
+    const request = parseGuestCall(payload, (name) => Object.hasOwn(this.functions, name));
+    if (typeof request === "string") return { ok: false, error: request };
+    if (request.op === "wait") return run.awaited.wait(request.timeoutMs ?? MAX_WAIT_MS);
+    if (request.op === "cancel") return run.awaited.cancel(request.id);
+    if (++run.hostCalls > this.maxFunctionCalls) return { ok: false, error: "too many host-function calls in this run (maxFunctionCalls)" };
+    if (request.op === "start") return run.awaited.start(request.call);
+    const { ok, value, error } = await this.invoke(request.call, run.ended.signal);
+    return ok ? { ok, value } : { ok, error };
+  }
+
+  /**
+   * Runs one host function within functionTimeoutMs. It gets an AbortSignal
+   * as `this.signal`, aborted when it times out, when Python cancels the task
+   * awaiting it, or when the run ends.
+   */
+  private async invoke(call: HostCall, signal: AbortSignal): Promise<Settled> {
     const fn = this.functions[call.name]!;
     const kwargs = call.kwargs && typeof call.kwargs === "object" && Object.keys(call.kwargs).length > 0 ? [call.kwargs] : [];
     const timeoutMs = this.functionTimeoutMs;
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
       const value = await Promise.race([
-        Promise.resolve().then(() => fn(...call.args as unknown[], ...kwargs)),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`host function ${call.name} timed out after ${timeoutMs} ms`)), timeoutMs); }),
+        Promise.resolve().then(() => fn.call({ signal: controller.signal }, ...call.args as unknown[], ...kwargs)),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new Error(`host function ${call.name} timed out after ${timeoutMs} ms`);
+            controller.abort(error);
+            reject(error);
+          }, timeoutMs);
+        }),
       ]);
-      encodeValue(value ?? null);
-      return { ok: true, value: value ?? null };
+      return { ok: true, value: value ?? null, bytes: encodeValue(value ?? null).length };
     } catch (error) {
       const e = error as Error;
-      return { ok: false, error: error instanceof Error ? `${e.name}: ${e.message}` : String(error) };
+      const cancelled = error instanceof Error && e.name === "AbortError";
+      return { ok: false, error: error instanceof Error ? `${e.name}: ${e.message}` : String(error), cancelled, bytes: 0 };
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
     }
   }
 

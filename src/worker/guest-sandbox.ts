@@ -8,7 +8,7 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { parseCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
+import { parseGuestCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec, MAX_WAIT_MS } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
@@ -93,13 +93,17 @@ export class GuestSandbox {
     this.channel.handlers = {
       call: (payload) => {
         // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
-        const call = parseCall(payload, (name) => this.functions.has(name));
+        const call = parseGuestCall(payload, (name) => this.functions.has(name));
         if (typeof call === "string") return encodeValue({ ok: false, error: call });
+        const forwarded = call.op === "wait" ? this.boundedWait(call.timeoutMs) : payload.slice();
+        if (forwarded === null) return encodeValue({ ok: false, error: "the run is stopping" });
         const before = performance.now();
         try {
-          return this.services.call(runId, "function", payload.slice());
+          return this.services.call(runId, "function", forwarded);
         } finally {
           k.hostMs += performance.now() - before;
+          k.checkLimits(); // a run cancelled or timed out while the host worked stops now, not at the next tick
+
         }
       },
       done: (payload) => {
@@ -150,6 +154,19 @@ export class GuestSandbox {
   }
 
   /**
+   * The guest's event loop waits on the host for started calls: never past the
+   * run's deadline, and in deterministic mode until a call settles (host calls
+   * take no virtual time, so timers cannot overtake them). Null once the run
+   * must stop.
+   */
+  private boundedWait(timeoutMs: number | null): Uint8Array | null {
+    const k = this.kernel;
+    if (k.checkLimits()) return null;
+    const wanted = this.spec.deterministic || timeoutMs === null ? Infinity : timeoutMs;
+    return encodeValue({ op: "wait", timeoutMs: Math.max(0, Math.min(wanted, MAX_WAIT_MS, Math.ceil(k.msUntilDeadline()))) });
+  }
+
+  /**
    * Output goes to the host as it is written when the host streams it;
    * otherwise in batches (every 50 ms or 64 KiB), so that a short run costs no
    * message and a run whose worker dies still has most of its output reported.
@@ -184,8 +201,8 @@ export class GuestSandbox {
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
   private encodeRequest(request: RunRequest["request"]): Uint8Array {
-    const { env, cwd, functions } = this.spec;
-    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions });
+    const { env, cwd, functions, asyncFunctions = [] } = this.spec;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions });
   }
 
   private reset(): void {
