@@ -302,3 +302,14 @@ test("a guest waiting on a host call that never settles, with a huge timeout, st
   assert.equal(result.error?.type, ErrorType.Timeout);
   assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);
 });
+
+test("a run cancelled during a synchronous host call reports CancelledError even when the program ends right after", async () => {
+  const controller = new AbortController();
+  const hang = () => {
+    setTimeout(() => controller.abort(), 100);
+    return new Promise(() => {});
+  };
+  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang } });
+  const result = await sb.run("try:\n  hang()\nexcept Exception:\n  pass", { signal: controller.signal, timeout: 20_000 });
+  assert.equal(result.error?.type, ErrorType.Cancelled);
+});
