@@ -238,21 +238,28 @@ test("an awaited host function past functionTimeout is a HostError saying so", a
   assert.match(result.value as string, /hang timed out after 100 ms/);
 });
 
-test("cancelling the run while Python awaits a host function ends it at once and aborts the host call", async () => {
-  const controller = new AbortController();
-  let aborted = false;
-  const hang = async function (this: { signal: AbortSignal }) {
-    setTimeout(() => controller.abort(), 100); // the run is cancelled while the call is in flight
-    return new Promise((_, reject) => this.signal.addEventListener("abort", () => { aborted = true; reject(this.signal.reason); }));
-  };
-  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang, echo: (x: string) => x } });
-  const start = Date.now();
-  const result = await sb.run("import asyncio\nasync def main():\n  await hang()\nasyncio.run(main())", { signal: controller.signal, timeout: 20_000 });
-  assert.equal(result.error?.type, ErrorType.Cancelled);
-  assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);
-  assert.ok(aborted, "the host function's signal was aborted");
-  assert.equal((await sb.run("echo('next')")).value, "next");
-});
+for (const isolation of ["thread", "process"] as const) {
+  test(`cancelling the run while Python awaits a host function ends it at once and aborts the host call (${isolation})`, async () => {
+    const own = new Pool({ size: 1, isolation });
+    try {
+      const controller = new AbortController();
+      let aborted = false;
+      const hang = async function (this: { signal: AbortSignal }) {
+        setTimeout(() => controller.abort(), 100); // the run is cancelled while the call is in flight
+        return new Promise((_, reject) => this.signal.addEventListener("abort", () => { aborted = true; reject(this.signal.reason); }));
+      };
+      await using sb = await Sandbox.create({ pool: own, functionTimeout: 30_000, functions: { hang, echo: (x: string) => x } });
+      const start = Date.now();
+      const result = await sb.run("import asyncio\nasync def main():\n  await hang()\nasyncio.run(main())", { signal: controller.signal, timeout: 20_000 });
+      assert.equal(result.error?.type, ErrorType.Cancelled);
+      assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);
+      assert.ok(aborted, "the host function's signal was aborted");
+      assert.equal((await sb.run("echo('next')")).value, "next");
+    } finally {
+      await own.close();
+    }
+  });
+}
 
 test("a time limit ends a run awaiting a host function that never settles, promptly", async () => {
   await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang: async () => new Promise(() => {}) } });
