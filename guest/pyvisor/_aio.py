@@ -113,6 +113,13 @@ def _loop_class(base, selector_class):
         def _close_self_pipe(self):
             pass
 
+        def add_signal_handler(self, sig, callback, *args):
+            # As on Windows, which libraries already handle: the sandbox delivers no signals.
+            raise NotImplementedError("signal handlers are not available in the sandbox (no signals are delivered)")
+
+        def remove_signal_handler(self, sig):
+            raise NotImplementedError("signal handlers are not available in the sandbox (no signals are delivered)")
+
         def run_in_executor(self, executor, func, *args):
             """Without threads, the default executor runs `func` at once, in the loop (serially)."""
             if executor is not None:

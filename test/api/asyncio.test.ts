@@ -320,3 +320,17 @@ test("a run cancelled during a synchronous host call reports CancelledError even
   const result = await sb.run("try:\n  hang()\nexcept Exception:\n  pass", { signal: controller.signal, timeout: 20_000 });
   assert.equal(result.error?.type, ErrorType.Cancelled);
 });
+
+test("loop.add_signal_handler fails with NotImplementedError (as on Windows), not an AttributeError from the missing self-pipe", async () => {
+  await using sb = await Sandbox.create({ pool });
+  const result = await sb.run([
+    "import asyncio, signal",
+    "async def main():",
+    "    try:",
+    "        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, print)",
+    "    except NotImplementedError as e:",
+    "        return str(e)",
+    "asyncio.run(main())",
+  ].join("\n"));
+  assert.match(result.value as string, /not available in the sandbox/);
+});
