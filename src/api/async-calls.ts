@@ -56,6 +56,7 @@ export class AsyncCalls {
 
   /** Settled calls (waiting up to `timeoutMs` for the first), and how many are still to come. */
   async wait(timeoutMs: number): Promise<{ ok: true; done: unknown[]; pending: number }> {
+    this.wake?.(); // an earlier wait the engine stopped waiting for ends now
     if (this.settled.length === 0 && this.running.size > 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => this.wake?.(), timeoutMs);

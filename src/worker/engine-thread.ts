@@ -96,6 +96,7 @@ function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
 }
 
 const services: ThreadServices = {
+  callTimeoutMs: data.callTimeoutMs,
   call(runId, kind, payload) {
     const callId = ++lastCallId;
     post({ type: "call", runId, callId, kind, payload });

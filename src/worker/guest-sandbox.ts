@@ -20,6 +20,8 @@ export const MAX_OUTPUT_MESSAGE_BYTES = 1024 * 1024;
 export interface ThreadServices {
   /** Blocks until the host answers (a host-function call, or the next stdin chunk). */
   call(runId: number, kind: CallKind, payload: Uint8Array): Uint8Array;
+  /** How long `call` waits for an answer before it gives up on the host. */
+  readonly callTimeoutMs: number;
   output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
   cancelRequested(runId: number): boolean;
   /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
@@ -155,7 +157,8 @@ export class GuestSandbox {
 
   /**
    * The guest's event loop waits on the host for started calls: never past the
-   * run's deadline, and in deterministic mode until a call settles (host calls
+   * run's deadline nor the time the engine gives the host to answer (the loop
+   * asks again), and in deterministic mode until a call settles (host calls
    * take no virtual time, so timers cannot overtake them). Null once the run
    * must stop.
    */
@@ -163,7 +166,8 @@ export class GuestSandbox {
     const k = this.kernel;
     if (k.checkLimits()) return null;
     const wanted = this.spec.deterministic || timeoutMs === null ? Infinity : timeoutMs;
-    return encodeValue({ op: "wait", timeoutMs: Math.max(0, Math.min(wanted, MAX_WAIT_MS, Math.ceil(k.msUntilDeadline()))) });
+    const bound = Math.min(wanted, MAX_WAIT_MS, this.services.callTimeoutMs, Math.ceil(k.msUntilDeadline()));
+    return encodeValue({ op: "wait", timeoutMs: Math.max(0, bound) });
   }
 
   /**

@@ -334,3 +334,19 @@ test("loop.add_signal_handler fails with NotImplementedError (as on Windows), no
   ].join("\n"));
   assert.match(result.value as string, /not available in the sandbox/);
 });
+
+test("an awaited host call that outlasts the pool's callTimeoutMs still completes (the loop waits in rounds the engine accepts)", async () => {
+  const own = new Pool({ size: 1, callTimeoutMs: 100, isolation: "thread" });
+  try {
+    const slow = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1800));
+      return "late";
+    };
+    await using sb = await Sandbox.create({ pool: own, functionTimeout: 10_000, functions: { slow } });
+    const result = await sb.run("import asyncio\nasync def main():\n  return await slow()\nasyncio.run(main())", { timeout: 20_000 });
+    assert.equal(result.error, null);
+    assert.equal(result.value, "late");
+  } finally {
+    await own.close();
+  }
+});
