@@ -104,7 +104,8 @@ export class GuestSandbox {
           return this.services.call(runId, "function", forwarded);
         } finally {
           k.hostMs += performance.now() - before;
-          k.checkLimits(); // a run cancelled or timed out while the host worked stops now, not at the next tick
+          // A run cancelled while the host worked, or out of time after a wait, stops now rather than at the next tick.
+          if (call.op === "wait" || this.services.cancelRequested(runId)) k.checkLimits();
 
         }
       },
