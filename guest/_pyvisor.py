@@ -169,7 +169,7 @@ _site.install_no_network()
 _builtins_dict = vars(builtins)
 _saved_builtins = dict(_builtins_dict)
 _saved_modules = dict(sys.modules)  # every module loaded at start-up, the driver's among them
-_DRIVER_MODULES = ("_pyvisor", "pyvisor", "pyvisor._channel", "pyvisor._codec", "pyvisor.host", "pyvisor._site")
+_DRIVER_MODULES = ("_pyvisor", "pyvisor", "pyvisor._channel", "pyvisor._codec", "pyvisor.host", "pyvisor._site", "pyvisor._aio")
 
 
 def _snapshot_driver():
@@ -291,10 +291,10 @@ def _refresh(request):
 _bound_globals = {}  # name -> the host function this driver last bound as a global
 
 
-def _bind_functions(names):
+def _bind_functions(names, async_names):
     """Host functions as globals of __main__, except where the program bound the name itself."""
     namespace = _main.__dict__
-    for name, function in pyvisor._set_functions(names).items():
+    for name, function in pyvisor._set_functions(names, async_names).items():
         if name not in namespace or namespace[name] is _bound_globals.get(name):
             namespace[name] = _bound_globals[name] = function
 
@@ -328,7 +328,7 @@ def _serve_run(repair):
         _restore_state()
         if request.get("fresh"):
             _refresh(request)
-        _bind_functions(request.get("functions") or ())
+        _bind_functions(request.get("functions") or (), request.get("asyncFunctions") or ())
         inputs = request.get("inputs")
         if inputs:
             _main.__dict__.update(_decode(inputs))

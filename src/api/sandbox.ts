@@ -4,7 +4,8 @@
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
 import { DisposedError, ErrorType, InvalidOptionsError, type CrashKind, type LimitName } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
-import { ANSWER_BYTES, answerError, answerValue, parseCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { AsyncCalls, type Settled } from "./async-calls.js";
+import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import type { TraceEntry } from "../kernel/kernel.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
@@ -60,6 +61,13 @@ const EMPTY = new Uint8Array(0);
 const DRIVER_BROKEN = "the program broke pyvisor's driver inside the sandbox (it changed the driver's modules or functions), "
   + "so the run ended without a result; the interpreter was restarted (its globals are gone) and the next run works";
 
+/** A run's host calls: how many it made, the awaitable ones in flight, and the signal that ends them. */
+interface RunCalls {
+  hostCalls: number;
+  awaited: AsyncCalls;
+  ended: AbortController;
+}
+
 /**
  * stdin as data for the run, plus a pull function when it is an async
  * iterable (streamed as the guest reads; a chunk larger than the engine takes
@@ -112,10 +120,14 @@ export class Sandbox implements AsyncDisposable {
   private readonly functions: Record<string, HostFunction>;
   private readonly functionTimeoutMs: number;
   private readonly maxFunctionCalls: number;
+  /** Ids of awaitable host calls: unique for the sandbox's life, so a call left over from an earlier run never matches. */
+  private lastCallId = 0;
 
   private constructor(options: ResolvedSandboxOptions) {
     this.pool = options.pool ?? getDefaultPool();
-    this.spec = options.spec;
+    // Async host functions are bound in Python so that a call inside a running event loop is awaitable.
+    const asyncFunctions = Object.keys(options.functions).filter((name) => Object.prototype.toString.call(options.functions[name]) === "[object AsyncFunction]");
+    this.spec = { ...options.spec, asyncFunctions };
     this.limits = options.limits;
     this.functions = options.functions;
     this.functionTimeoutMs = options.functionTimeoutMs;
@@ -208,24 +220,27 @@ export class Sandbox implements AsyncDisposable {
       streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
       ...limits,
     };
-    let hostCalls = 0;
-    const maxCalls = this.maxFunctionCalls;
+    const calls: RunCalls = {
+      hostCalls: 0,
+      awaited: new AsyncCalls(() => ++this.lastCallId, (call, signal) => this.invoke(call, signal)),
+      ended: new AbortController(),
+    };
     const decoder = { 1: new TextDecoder(), 2: new TextDecoder() };
-    // Host calls still running when the run ends are abandoned (their timers with them).
-    const runOver = new AbortController();
+    let outcome: RunOutcome;
     try {
-      const outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
+      outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
         output: (fd, chunk) => {
           const text = decoder[fd].decode(chunk, { stream: true });
           (fd === 1 ? options.onStdout : options.onStderr)?.(text);
         },
-        call: (payload) => this.callHost(payload, ++hostCalls > maxCalls, runOver.signal),
+        call: async (payload) => encodeValue(await this.serveGuest(payload, calls)),
         stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
       }, options.signal);
-      return this.toResult(outcome, hostCalls, reset);
     } finally {
-      runOver.abort();
+      calls.awaited.close();
+      calls.ended.abort(new DOMException("the run ended", "AbortError"));
     }
+    return this.toResult(outcome, calls.hostCalls, reset);
   }
 
   /**
@@ -240,39 +255,55 @@ export class Sandbox implements AsyncDisposable {
     this.lostState = true;
   }
 
+  /** Serves one guest request (a host-function call, or an awaitable call's start, wait or cancel); any failure becomes an answer the guest raises. */
+  private async serveGuest(payload: Uint8Array, run: RunCalls): Promise<Uint8Array> {
+    // The engine screened the request already; parsing again keeps the host's own decoding on the same budget.
+    const request = parseGuestCall(payload, (name) => Object.hasOwn(this.functions, name));
+    if (typeof request === "string") return answerError(request);
+    if (request.op === "wait") return encodeValue(await run.awaited.wait(request.timeoutMs ?? MAX_WAIT_MS));
+    if (request.op === "cancel") return encodeValue(run.awaited.cancel(request.id));
+    if (++run.hostCalls > this.maxFunctionCalls) return answerError("too many host-function calls in this run (maxFunctionCalls)");
+    if (request.op === "start") return encodeValue(run.awaited.start(request.call));
+    const settled = await this.invoke(request.call, run.ended.signal);
+    if (!settled.ok) return answerError(settled.error ?? "host function failed");
+    const answer = answerValue(settled.value);
+    if (answer.length <= ANSWER_BYTES) return answer;
+    return answerError(`the answer of host function ${request.call.name} is too large: ${answer.length} bytes encoded, the limit is ${ANSWER_BYTES} (16 MiB)`);
+  }
+
   /**
-   * Runs one host-function call from the guest and encodes its answer. Any
-   * failure (an exception, functionTimeout, a value that cannot be converted
-   * or is too large to hand over) is an answer too: Python raises HostError.
+   * Runs one host function within functionTimeoutMs. It gets an AbortSignal
+   * as `this.signal`, aborted when it times out, when Python cancels the task
+   * awaiting it, or when the run ends; the call is abandoned then (its answer,
+   * if it ever comes, is dropped), so nothing outlives the run.
    */
-  private async callHost(payload: Uint8Array, overLimit: boolean, runOver: AbortSignal): Promise<Uint8Array> {
-    // The engine screened the call already; parsing again keeps the host's own decoding on the same budget.
-    const call = parseCall(payload, (name) => Object.hasOwn(this.functions, name));
-    if (typeof call === "string") return answerError(call);
-    if (overLimit) return answerError("too many host-function calls in this run (maxFunctionCalls)");
+  private async invoke(call: HostCall, signal: AbortSignal): Promise<Settled> {
     const fn = this.functions[call.name]!;
     const kwargs = call.kwargs && typeof call.kwargs === "object" && Object.keys(call.kwargs).length > 0 ? [call.kwargs] : [];
     const timeoutMs = this.functionTimeoutMs;
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    let onRunOver: (() => void) | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       const value = await Promise.race([
-        Promise.resolve().then(() => fn(...call.args as unknown[], ...kwargs)),
+        Promise.resolve().then(() => fn.call({ signal: controller.signal }, ...call.args as unknown[], ...kwargs)),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`host function ${call.name} timed out after ${timeoutMs} ms`)), timeoutMs);
-          onRunOver = () => reject(new Error("the run is over"));
-          runOver.addEventListener("abort", onRunOver, { once: true });
+          timer = setTimeout(() => controller.abort(new Error(`host function ${call.name} timed out after ${timeoutMs} ms`)), timeoutMs);
+          onAbort = () => reject(controller.signal.reason);
+          controller.signal.addEventListener("abort", onAbort, { once: true });
         }),
       ]);
-      const answer = answerValue(value ?? null);
-      if (answer.length <= ANSWER_BYTES) return answer;
-      return answerError(`the answer of host function ${call.name} is too large: ${answer.length} bytes encoded, the limit is ${ANSWER_BYTES} (16 MiB)`);
+      return { ok: true, value: value ?? null, bytes: encodeValue(value ?? null).length };
     } catch (error) {
       const e = error as Error;
-      return answerError(error instanceof Error ? `${e.name}: ${e.message}` : String(error));
+      const cancelled = error instanceof Error && e.name === "AbortError";
+      return { ok: false, error: error instanceof Error ? `${e.name}: ${e.message}` : String(error), cancelled, bytes: 0 };
     } finally {
       clearTimeout(timer);
-      if (onRunOver) runOver.removeEventListener("abort", onRunOver);
+      signal.removeEventListener("abort", abort);
+      if (onAbort) controller.signal.removeEventListener("abort", onAbort);
     }
   }
 

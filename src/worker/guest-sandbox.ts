@@ -8,7 +8,7 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, parseCall, screenResult, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
+import { answerError, parseGuestCall, screenResult, MAX_WAIT_MS, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
@@ -99,17 +99,22 @@ export class GuestSandbox {
     this.channel.handlers = {
       call: (payload) => {
         // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
-        const call = parseCall(payload, (name) => this.functions.has(name));
+        const call = parseGuestCall(payload, (name) => this.functions.has(name));
         if (typeof call === "string") return answerError(call);
+        const forwarded = call.op === "wait" ? this.boundedWait(call.timeoutMs) : payload.slice();
+        if (forwarded === null) return answerError("the run is stopping");
         const before = performance.now();
         try {
-          return this.services.call(runId, "function", payload.slice(), deadline);
+          return this.services.call(runId, "function", forwarded, deadline);
         } catch (error) {
           // The run's time is up (the run stops at once) or the answer was unreadable: the guest still gets an answer.
           if (performance.now() >= deadline) k.requestStop("timeout");
-          return answerError(`host function ${call.name}: ${error instanceof Error ? error.message : String(error)}`);
+          const what = call.op === "call" || call.op === "start" ? `host function ${call.call.name}` : `host ${call.op}`;
+          return answerError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
         } finally {
           k.hostMs += performance.now() - before;
+          // A run cancelled while the host worked, or out of time after a wait, stops now rather than at the next tick.
+          if (call.op === "wait" || this.services.cancelRequested(runId)) k.checkLimits();
         }
       },
       done: (payload) => {
@@ -167,6 +172,21 @@ export class GuestSandbox {
   }
 
   /**
+   * The guest's event loop waits on the host for started calls: never past the
+   * run's deadline nor the time the engine gives the host to answer (the loop
+   * asks again), and in deterministic mode until a call settles (host calls
+   * take no virtual time, so timers cannot overtake them). Null once the run
+   * must stop.
+   */
+  private boundedWait(timeoutMs: number | null): Uint8Array | null {
+    const k = this.kernel;
+    if (k.checkLimits()) return null;
+    const wanted = this.spec.deterministic || timeoutMs === null ? Infinity : timeoutMs;
+    const bound = Math.min(wanted, MAX_WAIT_MS, Math.ceil(k.msUntilDeadline()));
+    return encodeValue({ op: "wait", timeoutMs: Math.max(0, bound) });
+  }
+
+  /**
    * Output goes to the host as it is written when the host streams it;
    * otherwise in batches (every 50 ms or 64 KiB), so that a short run costs no
    * message and a run whose worker dies still has most of its output reported.
@@ -201,8 +221,8 @@ export class GuestSandbox {
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
   private encodeRequest(request: RunRequest["request"]): Uint8Array {
-    const { env, cwd, functions } = this.spec;
-    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions });
+    const { env, cwd, functions, asyncFunctions = [] } = this.spec;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions });
   }
 
   private reset(): void {

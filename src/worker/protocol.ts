@@ -21,6 +21,8 @@ export interface SandboxSpec {
   policy: PolicySpec;
   trace: boolean;
   functions: string[];
+  /** Host functions that return promises: bound in Python so that, inside a running event loop, a call is awaitable. */
+  asyncFunctions?: string[];
 }
 
 /** What the guest driver runs (guest/_pyvisor.py reads these fields). */
@@ -162,28 +164,52 @@ export interface HostCall {
 }
 
 /**
- * Decodes a host-function call within CALL_LIMITS, or returns why it is
- * refused (the text of Python's HostError): too costly, malformed, or a name
- * `offered` does not know. The engine screens every call with it before the
+ * What the guest asks of the host (src/api/async-calls.ts serves the async
+ * ops): "call" a host function and wait for its value; "start" one and get a
+ * call id at once; "wait" up to `timeoutMs` (null: until one settles) for
+ * started calls to settle, and collect them; "cancel" a started call.
+ */
+export type GuestCall =
+  | { op: "call" | "start"; call: HostCall }
+  | { op: "wait"; timeoutMs: number | null }
+  | { op: "cancel"; id: number };
+
+/** Longest wait a guest may ask for in one "wait" (its event loop asks again). */
+export const MAX_WAIT_MS = 10_000;
+
+/**
+ * Decodes a guest request within CALL_LIMITS, or returns why it is refused
+ * (the text of Python's HostError): too costly, malformed, or a call to a name
+ * `offered` does not know. The engine screens every request with it before the
  * host sees one; the host parses again, with the same budget.
  */
-export function parseCall(payload: Uint8Array, offered: (name: string) => boolean): HostCall | string {
-  let call: { name?: unknown; args?: unknown; kwargs?: unknown };
+export function parseGuestCall(payload: Uint8Array, offered: (name: string) => boolean): GuestCall | string {
+  let message: { op?: unknown; name?: unknown; args?: unknown; kwargs?: unknown; timeoutMs?: unknown; id?: unknown };
   try {
-    call = decodeValue(payload, CALL_LIMITS) as typeof call;
+    message = decodeValue(payload, CALL_LIMITS) as typeof message;
   } catch (error) {
     if (error instanceof CodecLimitError) return `${ErrorType.Conversion}: the call is too costly to convert (${error.message})`;
     if (error instanceof CodecError) return `${ErrorType.Protocol}: malformed call (${error.message})`;
     throw error;
   }
-  if (call === null || typeof call !== "object" || typeof call.name !== "string" || !Array.isArray(call.args)) {
-    return `${ErrorType.Protocol}: malformed call`;
+  if (message === null || typeof message !== "object" || Array.isArray(message)) return `${ErrorType.Protocol}: malformed call`;
+  const op = message.op ?? "call";
+  if (op === "wait") {
+    const { timeoutMs } = message;
+    if (timeoutMs === null) return { op, timeoutMs: null };
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) return `${ErrorType.Protocol}: malformed wait`;
+    return { op, timeoutMs: Math.min(timeoutMs, MAX_WAIT_MS) };
   }
-  if (!offered(call.name)) {
-    const name = call.name.length > MAX_QUOTED_CHARS ? `${call.name.slice(0, MAX_QUOTED_CHARS)}…` : call.name;
+  if (op === "cancel") {
+    return Number.isSafeInteger(message.id) ? { op, id: message.id as number } : `${ErrorType.Protocol}: malformed cancel`;
+  }
+  if (op !== "call" && op !== "start") return `${ErrorType.Protocol}: malformed call`;
+  if (typeof message.name !== "string" || !Array.isArray(message.args)) return `${ErrorType.Protocol}: malformed call`;
+  if (!offered(message.name)) {
+    const name = message.name.length > MAX_QUOTED_CHARS ? `${message.name.slice(0, MAX_QUOTED_CHARS)}…` : message.name;
     return `no host function named ${JSON.stringify(name)}`;
   }
-  return { name: call.name, args: call.args, kwargs: call.kwargs };
+  return { op, call: { name: message.name, args: message.args, kwargs: message.kwargs } };
 }
 
 /**
