@@ -233,7 +233,7 @@ export class Sandbox implements AsyncDisposable {
           const text = decoder[fd].decode(chunk, { stream: true });
           (fd === 1 ? options.onStdout : options.onStderr)?.(text);
         },
-        call: async (payload) => encodeValue(await this.serveGuest(payload, calls)),
+        call: (payload) => this.serveGuest(payload, calls),
         stdin: async () => (stdin.next === null ? EMPTY : stdin.next().catch(() => EMPTY)),
       }, options.signal);
     } finally {
