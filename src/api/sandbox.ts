@@ -24,6 +24,8 @@ export interface RunResult {
   value: unknown;
   stdout: string;
   stderr: string;
+  /** stdout and stderr interleaved in the order the guest wrote them (as `2>&1` would show them). */
+  output: string;
   exitCode: number;
   error: RunError | null;
   stats: {
@@ -175,7 +177,6 @@ export class Sandbox implements AsyncDisposable {
       request,
       stdin: stdin.data,
       stdinStream: stdin.next !== null,
-      streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
       ...limits,
     };
     let hostCalls = 0;
@@ -255,10 +256,22 @@ export class Sandbox implements AsyncDisposable {
     }
     const reset = resetBefore || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
     return {
-      value, stdout: outcome.stdout, stderr: outcome.stderr, exitCode, error,
+      value, stdout: outcome.stdout, stderr: outcome.stderr, output: outcome.output, exitCode, error,
       stats: { ...outcome.stats, hostCalls, reset },
       ...(outcome.trace ? { trace: outcome.trace } : {}),
     };
+  }
+
+  /**
+   * Raises KeyboardInterrupt in the run in progress, like Ctrl-C in python:
+   * at the guest's next step, or at once when it waits (sleep, host function,
+   * stdin). The guest may catch it; unlike a `signal` or a timeout, it is not
+   * repeated and never leads to a hard stop. Without a run in progress it does
+   * nothing.
+   */
+  interrupt(): void {
+    this.checkAlive();
+    if (this.placement !== null) this.pool.interrupt(this.placement.engine, this.placement.sandboxId);
   }
 
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */

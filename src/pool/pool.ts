@@ -4,7 +4,7 @@
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
-import { lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import { PyvisorError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 import { checkPoolOptions, MAX_POOL_SIZE } from "../api/options.js";
@@ -46,10 +46,34 @@ interface PendingRun {
   timeoutMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
+  /** The hard stop, armed when the engine starts the run (or when a started run is cancelled). */
   timer?: NodeJS.Timeout;
+  started: boolean;
+  cancelled: boolean;
   hardStopped: boolean;
-  stdout: string[];
-  stderr: string[];
+  output: RunOutput;
+}
+
+/** A run's output as it arrives in batches: each stream, and both interleaved in write order. */
+class RunOutput {
+  private readonly decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+  private readonly parts = { 1: [] as string[], 2: [] as string[] };
+  private readonly interleaved: string[] = [];
+
+  add(fd: 1 | 2, chunk: Uint8Array): void {
+    const text = this.decoders[fd].decode(chunk, { stream: true });
+    this.parts[fd].push(text);
+    this.interleaved.push(text);
+  }
+
+  finish(): { stdout: string; stderr: string; output: string } {
+    for (const fd of [1, 2] as const) {
+      const tail = this.decoders[fd].decode();
+      this.parts[fd].push(tail);
+      this.interleaved.push(tail);
+    }
+    return { stdout: this.parts[1].join(""), stderr: this.parts[2].join(""), output: this.interleaved.join("") };
+  }
 }
 
 class EngineSlot {
@@ -118,14 +142,19 @@ export class Pool {
         break;
       case "started": {
         const run = this.runs.get(message.runId);
-        if (run) run.timer = setTimeout(() => this.hardStop(run), run.timeoutMs + this.graceMs);
+        if (run) {
+          run.started = true;
+          this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
+        }
         break;
       }
       case "output": {
         const run = this.runs.get(message.runId);
         if (!run) break;
-        (message.fd === 1 ? run.stdout : run.stderr).push(Buffer.from(message.chunk).toString("utf8"));
-        run.hooks.output(message.fd, message.chunk);
+        for (const { fd, chunk } of message.segments) {
+          run.output.add(fd, chunk);
+          run.hooks.output(fd, chunk);
+        }
         break;
       }
       case "done":
@@ -142,16 +171,52 @@ export class Pool {
     }
   }
 
-  private finish(runId: number, outcome: RunOutcome): void {
+  private finish(runId: number, outcome: EngineOutcome): void {
     const run = this.runs.get(runId);
     if (!run) return;
     this.runs.delete(runId);
     clearTimeout(run.timer);
     run.engine.queued--;
     this.updateBusy(run.engine);
-    run.resolve(outcome);
+    run.resolve({ ...outcome, ...run.output.finish() });
     // Every waiter re-checks its own engine's queue.
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private armHardStop(run: PendingRun, ms: number): void {
+    clearTimeout(run.timer);
+    run.timer = setTimeout(() => this.hardStop(run), ms);
+  }
+
+  /**
+   * Stops a run: Python raises CancelledError at its next step (a host call or
+   * sleep it waits in ends at once); a started run still going `hardStopGraceMs`
+   * later is hard-stopped.
+   */
+  private cancelRun(runId: number): void {
+    const run = this.runs.get(runId);
+    if (!run || run.cancelled) return;
+    run.cancelled = true;
+    run.engine.link.cancel(runId);
+    if (run.started) this.armHardStop(run, this.graceMs);
+  }
+
+  /** The run of sandbox `sandboxId` handed to its engine, if any (a sandbox runs one thing at a time). */
+  private runOf(sandboxId: number): number | null {
+    for (const [runId, run] of this.runs) if (run.sandboxId === sandboxId) return runId;
+    return null;
+  }
+
+  /** Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
+  interrupt(engine: EngineSlot, sandboxId: number): void {
+    const runId = this.runOf(sandboxId);
+    if (runId !== null) engine.link.interrupt(runId);
+  }
+
+  /** Stops the sandbox's current run, if any (see cancelRun). */
+  cancel(sandboxId: number): void {
+    const runId = this.runOf(sandboxId);
+    if (runId !== null) this.cancelRun(runId);
   }
 
   /** The run ignored its interrupt (or sits in one long C call): kill its engine. */
@@ -166,10 +231,8 @@ export class Pool {
     for (const id of slot.sandboxes) this.lostSandboxes.add(id);
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
-      this.finish(runId, {
-        ...lostOutcome(run.hardStopped ? null : reason),
-        stdout: run.stdout.join(""), stderr: run.stderr.join(""), stopReason: run.hardStopped ? "timeout" : null,
-      });
+      const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
+      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason });
     }
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);
@@ -221,11 +284,11 @@ export class Pool {
     while (engine.queued >= this.maxQueue) await new Promise<void>((resolve) => this.waiters.push(resolve));
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, hardStopped: false, stdout: [], stderr: [] });
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, hardStopped: false, output: new RunOutput() });
     });
     engine.queued++;
     this.updateBusy(engine);
-    const onAbort = () => engine.link.cancel(runId);
+    const onAbort = () => this.cancelRun(runId);
     signal?.addEventListener("abort", onAbort, { once: true });
     engine.link.send({ type: "run", sandboxId, runId, run: request });
     try {

@@ -18,7 +18,10 @@ export interface LinkEvents {
 
 export interface EngineLink {
   send(message: ToEngine): void;
+  /** Stops the run (CancelledError; raised again until it ends). */
   cancel(runId: number): void;
+  /** Raises KeyboardInterrupt once in the run (the guest may catch it). */
+  interrupt(runId: number): void;
   /** Hard stop: the engine and every sandbox in it are gone. */
   kill(): void;
   /** Lets the host process exit while the engine idles. */
@@ -94,9 +97,17 @@ export class ThreadLink implements EngineLink {
   /** Asks the run to stop; a host call it is blocked on is answered at once (HostError, or the end of stdin). */
   cancel(runId: number): void {
     Atomics.store(this.control, CONTROL.CANCEL, runId);
+    this.answerPending(runId, "CancelledError: the run was cancelled");
+  }
+  interrupt(runId: number): void {
+    Atomics.store(this.control, CONTROL.INTERRUPT, runId);
+    this.answerPending(runId, "KeyboardInterrupt");
+  }
+  /** Ends the wait of a host call the run is blocked on; the engine raises the stop at the guest's next step. */
+  private answerPending(runId: number, error: string): void {
     const pending = this.pendingCall;
     if (pending?.runId === runId) {
-      this.deliver(pending.callId, pending.kind === "function" ? encodeValue({ ok: false, error: "CancelledError: the run was cancelled" }) : new Uint8Array(0));
+      this.deliver(pending.callId, pending.kind === "function" ? encodeValue({ ok: false, error }) : new Uint8Array(0));
     }
   }
   kill(): void {
@@ -109,7 +120,11 @@ export class ThreadLink implements EngineLink {
 }
 
 /** Messages between the pool and a worker process (it relays to its engine thread). */
-export type ToProcess = { type: "engine"; message: ToEngine } | { type: "cancel"; runId: number } | { type: "answer"; callId: number; payload: Uint8Array };
+export type ToProcess =
+  | { type: "engine"; message: ToEngine }
+  | { type: "cancel"; runId: number }
+  | { type: "interrupt"; runId: number }
+  | { type: "answer"; callId: number; payload: Uint8Array };
 export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
 
 /** An engine thread inside a worker process of its own. */
@@ -163,6 +178,9 @@ export class ProcessLink implements EngineLink {
   }
   cancel(runId: number): void {
     this.post({ type: "cancel", runId });
+  }
+  interrupt(runId: number): void {
+    this.post({ type: "interrupt", runId });
   }
   kill(): void {
     this.child.kill("SIGKILL");
