@@ -108,6 +108,42 @@ def _refresh(request):
         random.seed()
 
 
+# stdout and stderr are set up per run as CPython's create_stdio does for
+# its own command line: stdout line-buffered to a terminal and block-buffered
+# otherwise, stderr line-buffered; both unbuffered with -u or PYTHONUNBUFFERED.
+# (The engine starts with unbuffered stdio; a stream the user replaced is left alone.)
+_stdio_mode = None
+_stdio_streams = {}
+
+
+def _setup_stdio(request):
+    global _stdio_mode
+    stdio = request.get("stdio") or {}
+    unbuffered = bool(stdio.get("unbuffered")) or bool(os.environ.get("PYTHONUNBUFFERED"))
+    mode = (bool(stdio.get("terminal")), unbuffered)
+    if mode == _stdio_mode:
+        return
+    import io
+    _stdio_mode = mode
+    terminal = mode[0]
+    for fd, name, errors in ((1, "stdout", "surrogateescape"), (2, "stderr", "backslashreplace")):
+        current = getattr(sys, name)
+        if current is not _stdio_streams.get(name, getattr(sys, "__%s__" % name)):
+            continue
+        try:
+            current.flush()
+        except Exception:
+            pass
+        raw = io.FileIO(fd, "w", closefd=False)
+        raw.name = "<%s>" % name
+        stream = io.TextIOWrapper(
+            raw if unbuffered else io.BufferedWriter(raw), encoding="utf-8", errors=errors, newline="\n",
+            line_buffering=not unbuffered and (terminal or fd == 2), write_through=unbuffered)
+        _stdio_streams[name] = stream
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
+
+
 def _serve():
     result = {"value": None, "error": None, "exitCode": 0}
     _release_reserve("compile")
@@ -115,6 +151,7 @@ def _serve():
         request = _channel.receive("R")
         if request.get("fresh"):
             _refresh(request)
+        _setup_stdio(request)
         _main.__dict__.update(pyvisor._set_functions(request.get("functions") or ()))
         inputs = request.get("inputs")
         if inputs:
