@@ -158,6 +158,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private enqueue(request: GuestRequest, checked: { options: RunOptions; limits: RunLimits }): Promise<RunResult> {
+    // An already-aborted signal: the run never starts (the rejection is the signal's reason, as with fetch).
+    if (checked.options.signal?.aborted) return Promise.reject(checked.options.signal.reason);
     const inputs = encodeInputs(checked.options.inputs);
     const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits));
     this.queue = task.catch(() => undefined);
@@ -165,7 +167,9 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits): Promise<RunResult> {
-    // No alive check here: runs queued before dispose() still complete (dispose waits for them).
+    // Runs still queued behind the one dispose() stopped are refused, as are runs whose signal fired while queued.
+    this.checkAlive();
+    if (options.signal?.aborted) throw options.signal.reason;
     let reset = false;
     if (this.placement === null || this.pool.lostSandboxes.has(this.placement.sandboxId)) {
       if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
@@ -296,9 +300,16 @@ export class Sandbox implements AsyncDisposable {
     };
   }
 
+  /**
+   * Frees the sandbox. A run in progress is stopped at once, as by its
+   * `signal` (CancelledError in Python; a hard stop after the pool's
+   * `hardStopGraceMs` if the guest ignores it); runs queued behind it reject
+   * with DisposedError.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.placement) this.pool.cancel(this.placement.sandboxId);
     await this.queue;
     if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
     this.placement = null;

@@ -50,6 +50,8 @@ interface PendingRun {
   timer?: NodeJS.Timeout;
   started: boolean;
   cancelled: boolean;
+  /** interrupt() before the engine started the run: delivered when it starts. */
+  interruptPending: boolean;
   hardStopped: boolean;
   output: RunOutput;
 }
@@ -145,6 +147,9 @@ export class Pool {
         if (run) {
           run.started = true;
           this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
+          // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
+          if (run.cancelled) run.engine.link.cancel(message.runId);
+          else if (run.interruptPending) run.engine.link.interrupt(message.runId);
         }
         break;
       }
@@ -197,8 +202,9 @@ export class Pool {
     const run = this.runs.get(runId);
     if (!run || run.cancelled) return;
     run.cancelled = true;
+    if (!run.started) return; // see "started"
     run.engine.link.cancel(runId);
-    if (run.started) this.armHardStop(run, this.graceMs);
+    this.armHardStop(run, this.graceMs);
   }
 
   /** The run of sandbox `sandboxId` handed to its engine, if any (a sandbox runs one thing at a time). */
@@ -210,7 +216,10 @@ export class Pool {
   /** Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
   interrupt(engine: EngineSlot, sandboxId: number): void {
     const runId = this.runOf(sandboxId);
-    if (runId !== null) engine.link.interrupt(runId);
+    const run = runId === null ? undefined : this.runs.get(runId);
+    if (run === undefined) return;
+    if (run.started) engine.link.interrupt(runId!);
+    else run.interruptPending = true;
   }
 
   /** Stops the sandbox's current run, if any (see cancelRun). */
@@ -281,10 +290,12 @@ export class Pool {
 
   private async runWhenRoom(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
     // Backpressure: a full engine queue makes the caller wait here, on the host, not in the engine.
-    while (engine.queued >= this.maxQueue) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (engine.queued >= this.maxQueue && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.closed) throw new PyvisorError("the pool is closed");
+    if (signal?.aborted) throw signal.reason;
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, hardStopped: false, output: new RunOutput() });
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
     });
     engine.queued++;
     this.updateBusy(engine);
@@ -313,15 +324,21 @@ export class Pool {
     if (engine.alive) engine.link.send({ type: "dispose", sandboxId });
   }
 
-  /** Stops every engine. Runs in flight end as crashed. */
   /**
-   * Stops the pool: no new sandboxes or runs; runs already accepted finish
-   * (each within its own limits) unless `force`, which ends them as crashed.
-   * Then every engine is stopped.
+   * Stops the pool: no new sandboxes or runs (runs waiting for room reject).
+   * Runs already accepted are cancelled at once: each ends with
+   * CancelledError and the output it wrote (a guest that ignores the cancel
+   * is hard-stopped after `hardStopGraceMs`), then every engine is stopped.
+   * With `force`, the engines are killed at once and runs in flight end as
+   * SandboxCrashedError.
    */
   async close(options: { force?: boolean } = {}): Promise<void> {
     this.closed = true;
-    if (!options.force) await Promise.allSettled([...this.inFlight]);
+    for (const wake of this.waiters.splice(0)) wake();
+    if (!options.force) {
+      for (const runId of [...this.runs.keys()]) this.cancelRun(runId);
+      await Promise.allSettled([...this.inFlight]);
+    }
     for (const engine of this.engines) engine.link.kill();
   }
 

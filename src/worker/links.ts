@@ -133,7 +133,7 @@ export class ProcessLink implements EngineLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options)], {
+    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options), String(process.pid)], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: options.execArgv ?? [],
