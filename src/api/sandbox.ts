@@ -31,6 +31,12 @@ export interface RunResult {
   stats: {
     wallMs: number; cpuMs: number; hostMs: number; ticks: number; memoryBytes: number;
     stdoutBytes: number; stderrBytes: number; hostCalls: number;
+    /**
+     * How long the run waited before its engine started it (behind this
+     * sandbox's earlier runs and other sandboxes' runs on the pool). It is
+     * part of the run's `timeout`, which counts from the call to run().
+     */
+    queuedMs: number;
     /** The interpreter was restarted (after os._exit, a trap, a crash or a hard stop): globals are gone. */
     reset: boolean;
   };
@@ -161,12 +167,13 @@ export class Sandbox implements AsyncDisposable {
     // An already-aborted signal: the run never starts (the rejection is the signal's reason, as with fetch).
     if (checked.options.signal?.aborted) return Promise.reject(checked.options.signal.reason);
     const inputs = encodeInputs(checked.options.inputs);
-    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits));
+    const queuedAtEpochMs = performance.timeOrigin + performance.now();
+    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits, queuedAtEpochMs));
     this.queue = task.catch(() => undefined);
     return task;
   }
 
-  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits): Promise<RunResult> {
+  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits, queuedAtEpochMs: number): Promise<RunResult> {
     // Runs still queued behind the one dispose() stopped are refused, as are runs whose signal fired while queued.
     this.checkAlive();
     if (options.signal?.aborted) throw options.signal.reason;
@@ -181,6 +188,7 @@ export class Sandbox implements AsyncDisposable {
       request,
       stdin: stdin.data,
       stdinStream: stdin.next !== null,
+      queuedAtEpochMs,
       ...limits,
     };
     let hostCalls = 0;

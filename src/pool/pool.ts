@@ -44,6 +44,7 @@ interface PendingRun {
   engine: EngineSlot;
   sandboxId: number;
   timeoutMs: number;
+  queuedAtEpochMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
   /** The hard stop, armed when the engine starts the run (or when a started run is cancelled). */
@@ -146,7 +147,7 @@ export class Pool {
         const run = this.runs.get(message.runId);
         if (run) {
           run.started = true;
-          this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
+          this.armHardStop(run, (run.cancelled ? 0 : Math.max(0, run.timeoutMs - (performance.timeOrigin + performance.now() - run.queuedAtEpochMs))) + this.graceMs);
           // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
           if (run.cancelled) run.engine.link.cancel(message.runId);
           else if (run.interruptPending) run.engine.link.interrupt(message.runId);
@@ -295,7 +296,7 @@ export class Pool {
     if (signal?.aborted) throw signal.reason;
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, queuedAtEpochMs: request.queuedAtEpochMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
     });
     engine.queued++;
     this.updateBusy(engine);

@@ -140,6 +140,11 @@ function deadlineAnswer(kind: CallKind): Uint8Array {
   return kind === "function" ? encodeValue({ ok: false, error: "TimeoutError: the run's time limit passed during the host call" }) : new Uint8Array(0);
 }
 
+/** Wall-clock ms, comparable with the host process's (see RunRequest.queuedAtEpochMs). */
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 const sandboxes = new Map<number, GuestSandbox>();
 let lastCallId = 0;
 /** How long a host call spins before it sleeps (see services.call). */
@@ -163,7 +168,10 @@ port.on("message", (message: ToEngine) => {
         post({ type: "done", runId: message.runId, outcome: lostOutcome("the sandbox does not exist in this worker") });
         break;
       }
-      post({ type: "done", runId: message.runId, outcome: sandbox.run(message.runId, message.run) });
+      // The run's time counts from when it was asked for: what it waited in queues is used up.
+      const queuedMs = Math.max(0, epochNow() - message.run.queuedAtEpochMs);
+      const outcome = sandbox.run(message.runId, { ...message.run, timeoutMs: Math.max(0, message.run.timeoutMs - queuedMs) });
+      post({ type: "done", runId: message.runId, outcome: { ...outcome, stats: { ...outcome.stats, queuedMs } } });
       break;
     }
     case "fs": {

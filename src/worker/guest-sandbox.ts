@@ -150,7 +150,7 @@ export class GuestSandbox {
       stats: {
         wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
         memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
-        stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2),
+        stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2), queuedMs: 0,
       },
       trace: k.trace ? [...k.trace.entries] : null,
     };

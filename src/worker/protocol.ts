@@ -50,7 +50,10 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
   stdinStream: boolean;
+  /** Wall-clock limit of the run, counted from `queuedAtEpochMs`: time spent waiting for the engine uses it up. */
   timeoutMs: number;
+  /** When the caller asked for the run (performance.timeOrigin + performance.now(), comparable across processes). */
+  queuedAtEpochMs: number;
   cpuTimeMs: number;
   /** Eval-breaker checks the run may make (deterministic CPU budget); Infinity for none. */
   tickLimit: number;
@@ -86,6 +89,8 @@ export interface RunStats {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
+  /** Time between the caller's run() and the engine starting it (queues: the sandbox's, the pool's, the engine's). */
+  queuedMs: number;
 }
 
 export type FsOp =
@@ -133,7 +138,7 @@ export const ANSWER_BYTES = 16 * 1024 * 1024;
 export function lostOutcome(trap: string | null): EngineOutcome {
   return {
     result: null, stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
-    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, queuedMs: 0 },
   };
 }
 
