@@ -33,8 +33,9 @@ export interface RunResult {
     stdoutBytes: number; stderrBytes: number; hostCalls: number;
     /**
      * How long the run waited before its engine started it (behind this
-     * sandbox's earlier runs and other sandboxes' runs on the pool). It is
-     * part of the run's `timeout`, which counts from the call to run().
+     * sandbox's earlier runs and other sandboxes' runs on the pool). It is not
+     * part of `timeout`, which is the run's own time; to bound a run end to
+     * end, queueing included, pass `signal: AbortSignal.timeout(ms)`.
      */
     queuedMs: number;
     /** The interpreter was restarted (after os._exit, a trap, a crash or a hard stop): globals are gone. */

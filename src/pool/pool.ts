@@ -44,7 +44,6 @@ interface PendingRun {
   engine: EngineSlot;
   sandboxId: number;
   timeoutMs: number;
-  queuedAtEpochMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
   /** The hard stop, armed when the engine starts the run (or when a started run is cancelled). */
@@ -98,6 +97,8 @@ export class Pool {
   private readonly fsOps = new Map<number, { engine: EngineSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<RunOutcome>>();
+  /** Runs cancelled while queued in their engine: already answered; stopped at once when the engine reaches them. */
+  private readonly abandoned = new Map<number, EngineSlot>();
   private closed = false;
   readonly size: number;
   readonly isolation: Isolation;
@@ -145,9 +146,14 @@ export class Pool {
         break;
       case "started": {
         const run = this.runs.get(message.runId);
+        const abandonedOn = this.abandoned.get(message.runId);
+        if (abandonedOn !== undefined) {
+          this.abandoned.delete(message.runId);
+          abandonedOn.link.cancel(message.runId);
+        }
         if (run) {
           run.started = true;
-          this.armHardStop(run, (run.cancelled ? 0 : Math.max(0, run.timeoutMs - (performance.timeOrigin + performance.now() - run.queuedAtEpochMs))) + this.graceMs);
+          this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
           // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
           if (run.cancelled) run.engine.link.cancel(message.runId);
           else if (run.interruptPending) run.engine.link.interrupt(message.runId);
@@ -203,7 +209,12 @@ export class Pool {
     const run = this.runs.get(runId);
     if (!run || run.cancelled) return;
     run.cancelled = true;
-    if (!run.started) return; // see "started"
+    if (!run.started) {
+      // Still queued in its engine: answer now, and stop it the moment the engine reaches it.
+      this.abandoned.set(runId, run.engine);
+      this.finish(runId, { ...lostOutcome(null), stopReason: "cancelled" });
+      return;
+    }
     run.engine.link.cancel(runId);
     this.armHardStop(run, this.graceMs);
   }
@@ -239,6 +250,7 @@ export class Pool {
     if (!slot.alive) return;
     slot.alive = false;
     for (const id of slot.sandboxes) this.lostSandboxes.add(id);
+    for (const [runId, engine] of this.abandoned) if (engine === slot) this.abandoned.delete(runId);
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
       const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
@@ -296,7 +308,7 @@ export class Pool {
     if (signal?.aborted) throw signal.reason;
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, queuedAtEpochMs: request.queuedAtEpochMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
     });
     engine.queued++;
     this.updateBusy(engine);

@@ -168,9 +168,9 @@ port.on("message", (message: ToEngine) => {
         post({ type: "done", runId: message.runId, outcome: lostOutcome("the sandbox does not exist in this worker") });
         break;
       }
-      // The run's time counts from when it was asked for: what it waited in queues is used up.
+      // The wait is reported, not charged: `timeout` is the run's own time (a judge's verdict must not depend on load).
       const queuedMs = Math.max(0, epochNow() - message.run.queuedAtEpochMs);
-      const outcome = sandbox.run(message.runId, { ...message.run, timeoutMs: Math.max(0, message.run.timeoutMs - queuedMs) });
+      const outcome = sandbox.run(message.runId, message.run);
       post({ type: "done", runId: message.runId, outcome: { ...outcome, stats: { ...outcome.stats, queuedMs } } });
       break;
     }

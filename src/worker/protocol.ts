@@ -50,7 +50,7 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
   stdinStream: boolean;
-  /** Wall-clock limit of the run, counted from `queuedAtEpochMs`: time spent waiting for the engine uses it up. */
+  /** Wall-clock limit of the run, counted from when the engine starts it. */
   timeoutMs: number;
   /** When the caller asked for the run (performance.timeOrigin + performance.now(), comparable across processes). */
   queuedAtEpochMs: number;
