@@ -288,6 +288,39 @@ def _refresh(request):
         random.seed()
 
 
+# stdout and stderr are set up per run as CPython's create_stdio does for
+# its own command line: stdout line-buffered to a terminal and block-buffered
+# otherwise, stderr line-buffered; both unbuffered with -u or PYTHONUNBUFFERED.
+# (The engine starts with unbuffered stdio.) The streams made here are the
+# run's own (_stdio), which _restore_stdio puts back at the start of each run.
+_stdio_mode = None
+_stdio_streams = {}
+
+
+def _setup_stdio(request):
+    global _stdio_mode
+    stdio = request.get("stdio") or {}
+    unbuffered = bool(stdio.get("unbuffered")) or bool(os.environ.get("PYTHONUNBUFFERED"))
+    mode = (bool(stdio.get("terminal")), unbuffered)
+    if mode == _stdio_mode and all(_stdio[name] is _stdio_streams.get(name) for name in ("stdout", "stderr")):
+        return
+    _stdio_mode = mode
+    terminal = mode[0]
+    for fd, name, errors in ((1, "stdout", "surrogateescape"), (2, "stderr", "backslashreplace")):
+        try:
+            _stdio[name].flush()
+        except Exception:
+            pass
+        raw = io.FileIO(fd, "w", closefd=False)
+        raw.name = "<%s>" % name
+        stream = io.TextIOWrapper(
+            raw if unbuffered else io.BufferedWriter(raw), encoding="utf-8", errors=errors, newline="\n",
+            line_buffering=not unbuffered and (terminal or fd == 2), write_through=unbuffered)
+        _stdio_streams[name] = _stdio[name] = stream
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
+
+
 _bound_globals = {}  # name -> the host function this driver last bound as a global
 
 
@@ -328,6 +361,7 @@ def _serve_run(repair):
         _restore_state()
         if request.get("fresh"):
             _refresh(request)
+        _setup_stdio(request)
         _bind_functions(request.get("functions") or (), request.get("asyncFunctions") or ())
         inputs = request.get("inputs")
         if inputs:

@@ -40,7 +40,7 @@ function measure(name: string): Measurement {
   // Guest output goes to stderr: stdout carries only our JSON line.
   const kernel = new Kernel({
     stdlib: engine.stdlib, mounts: [], files: {}, diskQuotaBytes: 1e8, inodeQuota: 1e4, maxOpenFiles: 64, trace: false, channel,
-    onStdout: (c) => process.stderr.write(c), onStderr: (c) => process.stderr.write(c), cancelRequested: () => false,
+    onOutput: () => { for (const { chunk } of kernel.output.take()) process.stderr.write(chunk); }, cancelRequested: () => false,
     env: { HOME: "/home/user" }, cwd: "/home/user", deterministic: false, seed: 1,
   });
   t = performance.now();

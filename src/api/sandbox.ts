@@ -36,11 +36,20 @@ export interface RunResult {
   valueRepr: boolean;
   stdout: string;
   stderr: string;
+  /** stdout and stderr interleaved in the order the guest wrote them (as `2>&1` would show them). */
+  output: string;
   exitCode: number;
   error: RunError | null;
   stats: {
     wallMs: number; cpuMs: number; hostMs: number; ticks: number; memoryBytes: number;
     stdoutBytes: number; stderrBytes: number; hostCalls: number;
+    /**
+     * How long the run waited before its engine started it (behind this
+     * sandbox's earlier runs and other sandboxes' runs on the pool). It is not
+     * part of `timeout`, which is the run's own time; to bound a run end to
+     * end, queueing included, pass `signal: AbortSignal.timeout(ms)`.
+     */
+    queuedMs: number;
     /** The interpreter was restarted (after os._exit, a trap, a crash or a hard stop): globals are gone. */
     reset: boolean;
   };
@@ -201,14 +210,19 @@ export class Sandbox implements AsyncDisposable {
   }
 
   private enqueue(request: GuestRequest, checked: { options: RunOptions; limits: RunLimits }): Promise<RunResult> {
+    // An already-aborted signal: the run never starts (the rejection is the signal's reason, as with fetch).
+    if (checked.options.signal?.aborted) return Promise.reject(checked.options.signal.reason);
     const inputs = encodeInputs(checked.options.inputs);
-    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits));
+    const queuedAtEpochMs = performance.timeOrigin + performance.now();
+    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits, queuedAtEpochMs));
     this.queue = task.catch(() => undefined);
     return task;
   }
 
-  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits): Promise<RunResult> {
-    // No alive check here: runs queued before dispose() still complete (dispose waits for them).
+  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits, queuedAtEpochMs: number): Promise<RunResult> {
+    // Runs still queued behind the one dispose() stopped are refused, as are runs whose signal fired while queued.
+    this.checkAlive();
+    if (options.signal?.aborted) throw options.signal.reason;
     await this.placeIfLost();
     const reset = this.lostState;
     this.lostState = false;
@@ -217,7 +231,7 @@ export class Sandbox implements AsyncDisposable {
       request,
       stdin: stdin.data,
       stdinStream: stdin.next !== null,
-      streamOutput: options.onStdout !== undefined || options.onStderr !== undefined,
+      queuedAtEpochMs,
       ...limits,
     };
     const calls: RunCalls = {
@@ -355,10 +369,22 @@ export class Sandbox implements AsyncDisposable {
     }
     const reset = resetBefore || driverBroken || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
     return {
-      value, valueRepr, stdout: outcome.stdout, stderr: outcome.stderr, exitCode, error,
+      value, valueRepr, stdout: outcome.stdout, stderr: outcome.stderr, output: outcome.output, exitCode, error,
       stats: { ...outcome.stats, hostCalls, reset },
       ...(outcome.trace ? { trace: outcome.trace } : {}),
     };
+  }
+
+  /**
+   * Raises KeyboardInterrupt in the run in progress, like Ctrl-C in python:
+   * at the guest's next step, or at once when it waits (sleep, host function,
+   * stdin). The guest may catch it; unlike a `signal` or a timeout, it is not
+   * repeated and never leads to a hard stop. Without a run in progress it does
+   * nothing.
+   */
+  interrupt(): void {
+    this.checkAlive();
+    if (this.placement !== null) this.pool.interrupt(this.placement.engine, this.placement.sandboxId);
   }
 
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */
@@ -390,9 +416,16 @@ export class Sandbox implements AsyncDisposable {
     };
   }
 
+  /**
+   * Frees the sandbox. A run in progress is stopped at once, as by its
+   * `signal` (CancelledError in Python; a hard stop after the pool's
+   * `hardStopGraceMs` if the guest ignores it); runs queued behind it reject
+   * with DisposedError.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.placement) this.pool.cancel(this.placement.sandboxId);
     await this.queue;
     if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
     this.placement = null;

@@ -34,6 +34,8 @@ export interface CliOptions {
   json: boolean;
   isolation: Isolation;
   quiet: boolean;
+  /** -u: stdout and stderr unbuffered, as python -u. */
+  unbuffered: boolean;
 }
 
 export type Parsed =
@@ -45,7 +47,7 @@ export type Parsed =
 const MAX_SECONDS = 2_000_000;
 
 /** python options that pyvisor accepts and that change nothing here. */
-const NO_OP_FLAGS = new Set(["u", "B", "E", "I", "s"]);
+const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
 const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "env", "trace", "seed", "isolation"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet"]);
@@ -112,6 +114,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     json: false,
     isolation: environment.PYVISOR_ISOLATION === "thread" ? "thread" : "process",
     quiet: false,
+    unbuffered: false,
   };
   let program: Program = { kind: "none" };
   let i = 0;
@@ -203,6 +206,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
         if (ch === "h") return { action: "help" };
         if (ch === "V") return { action: "version" };
         if (ch === "q") options.quiet = true;
+        else if (ch === "u") options.unbuffered = true;
         else if (!NO_OP_FLAGS.has(ch)) throw new UsageError(`unknown option -${ch}`);
       }
       continue;

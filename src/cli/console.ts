@@ -97,8 +97,12 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
       const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
       let result: RunResult;
       try {
-        result = await sandbox.run(CONSOLE_HELPER, {
-          filename: "<pyvisor-console>",
+        // As python's REPL: stdout line-buffered to a terminal, so a long input's prints show as they come.
+        const filename = "<pyvisor-console>";
+        result = await sandbox.execute({
+          kind: "code", code: CONSOLE_HELPER, filename, argv: [filename], mode: "auto", inputs: null, printErrors: false,
+          stdio: { terminal: process.stdout.isTTY === true, unbuffered: options.unbuffered },
+        }, {
           inputs: { _pyvisor_src: buffer.join("\n") },
           signal: controller.signal,
           onStdout: (chunk) => { process.stdout.write(chunk); },

@@ -51,8 +51,11 @@ Running:
 
 Other:
   -q, --quiet           no banner in the console
-  -u, -B, -E, -I, -s    accepted for python compatibility; no effect (output
-                        is unbuffered, the sandbox is always isolated)
+  -u                    stdout and stderr unbuffered (as PYTHONUNBUFFERED in
+                        --env); otherwise stdout is line-buffered to a
+                        terminal and block-buffered to a pipe or file
+  -B, -E, -I, -s        accepted for python compatibility; no effect (the
+                        sandbox is always isolated)
   -V, --version         print the pyvisor and Python versions
   -h, --help            print this help
 

@@ -64,7 +64,8 @@ function placeFile(hostPath: string, options: CliOptions): { guest: string; copy
 
 async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "piped" }, args: string[], options: CliOptions): Promise<Prepared> {
   const mode = options.json ? "auto" : "exec";
-  const base = { inputs: null, printErrors: false } as const;
+  const stdio = { terminal: !options.json && process.stdout.isTTY === true, unbuffered: options.unbuffered };
+  const base = { inputs: null, printErrors: false, stdio } as const;
   switch (program.kind) {
     case "code":
       return { request: { ...base, kind: "code", code: program.code, filename: "<string>", argv: ["-c", ...args], mode }, files: {}, path0: "" };

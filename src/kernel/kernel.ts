@@ -11,7 +11,7 @@ import { buildTree, type MountSpec, type SandboxTree } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
 import { FdTable, type OpenFile } from "./fds.js";
 import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
-import { InputSource, OutputSink } from "./stdio.js";
+import { InputSource, OutputLog, OutputSink } from "./stdio.js";
 import { Identity, type IdentitySpec } from "./identity.js";
 import { fdSyscalls } from "./syscalls-fd.js";
 import { pathSyscalls } from "./syscalls-path.js";
@@ -48,12 +48,16 @@ export interface KernelSpec extends IdentitySpec {
   policy?: PolicySpec;
   trace: boolean;
   channel: StreamOps;
-  onStdout: ((chunk: Uint8Array) => void) | null;
-  onStderr: ((chunk: Uint8Array) => void) | null;
+  /** Called after each write to stdout or stderr (the owner decides when to take a batch from `output`). */
+  onOutput?: () => void;
   /** Returns true when the host asked to cancel the current run. */
   cancelRequested: () => boolean;
-  /** Called from tick() about every PERIODIC_MS while the guest computes (e.g. to flush batched output). */
+  /** Returns true (once per request) when the host asked to raise KeyboardInterrupt in the current run. */
+  interruptRequested?: () => boolean;
+  /** Called about every PERIODIC_MS while the guest computes or sleeps (e.g. to flush batched output). */
   periodic?: () => void;
+  /** Called before the guest blocks in a sleep (e.g. so that output written before it reaches the host now). */
+  beforeWait?: () => void;
 }
 
 export interface RunLimits {
@@ -69,6 +73,8 @@ export class Kernel {
   readonly identity: Identity;
   readonly policy: Policy;
   readonly stdin = new InputSource();
+  /** stdout and stderr in write order. */
+  readonly output: OutputLog;
   readonly stdout: OutputSink;
   readonly stderr: OutputSink;
   readonly trace: Trace | null;
@@ -86,6 +92,8 @@ export class Kernel {
   private lastInterruptMs = -Infinity;
   private lastPeriodicMs = 0;
   private hurried = false;
+  /** A KeyboardInterrupt asked for and not yet raised (it does not stop the run: the guest may catch it). */
+  private interruptPending = false;
   /** Set by the owner of the interpreter: changes how often tick() is called. */
   tickControl: { setInterval(interval: number): void } | null = null;
 
@@ -94,8 +102,9 @@ export class Kernel {
     this.policy = new Policy(spec.policy);
     this.fds = new FdTable(spec.maxOpenFiles);
     this.trace = spec.trace ? new Trace() : null;
-    this.stdout = new OutputSink(Infinity, spec.onStdout, () => this.requestStop("output"));
-    this.stderr = new OutputSink(Infinity, spec.onStderr, () => this.requestStop("output"));
+    this.output = new OutputLog(spec.onOutput ?? null, () => this.requestStop("output"));
+    this.stdout = new OutputSink(this.output, 1);
+    this.stderr = new OutputSink(this.output, 2);
     this.tree = buildTree({
       stdlib: spec.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, deterministic: spec.deterministic,
@@ -139,25 +148,33 @@ export class Kernel {
   beginRun(stdin: Uint8Array, limits: RunLimits, pullStdin: (() => Uint8Array) | null = null): void {
     this.standardFds.forEach((entry, fd) => this.fds.restore(fd, entry()));
     this.stdin.reset(stdin, pullStdin);
-    this.stdout.reset(limits.outputLimitBytes);
-    this.stderr.reset(limits.outputLimitBytes);
+    this.output.reset(limits.outputLimitBytes);
     this.limits = limits;
     this.stopReason = null;
     this.ticks = 0;
     this.hostMs = 0;
     this.runStartMs = performance.now();
     this.lastInterruptMs = -Infinity;
+    this.interruptPending = false;
   }
 
   requestStop(reason: StopReason): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
-    // Stopped outside the eval loop (a sleep, a write): make the very next
-    // eval-breaker check call tick() instead of waiting out the interval.
+    this.hurry();
+  }
+
+  /** Stopped or interrupted outside the eval loop (a sleep, a write, a host call): the very next eval-breaker check calls tick(). */
+  private hurry(): void {
     if (this.tickControl !== null) {
       this.tickControl.setInterval(1);
       this.hurried = true;
     }
+  }
+
+  /** True while the run must stop or raise KeyboardInterrupt: blocking syscalls return early. */
+  get stopping(): boolean {
+    return this.stopReason !== null || this.interruptPending;
   }
 
   /** Guest compute time of the current run so far. */
@@ -175,29 +192,48 @@ export class Kernel {
   tick(interval: number): number {
     this.ticks += interval;
     const now = performance.now();
-    if (now - this.lastPeriodicMs >= PERIODIC_MS) {
-      this.lastPeriodicMs = now;
-      this.spec.periodic?.();
-    }
     if (this.hurried) {
       this.hurried = false;
       this.tickControl?.setInterval(TICK_INTERVAL);
     }
     if (!this.checkLimits(now)) return 0;
+    if (this.stopReason === null) {
+      // Only an interrupt: raised once, like SIGINT in CPython.
+      this.interruptPending = false;
+      return 1;
+    }
     if (now - this.lastInterruptMs < INTERRUPT_SPACING_MS) return 0;
     this.lastInterruptMs = now;
     return this.stopReason === "timeout" || this.stopReason === "cpu" || this.stopReason === "ticks" ? 2 : 1;
   }
 
-  /** Checks cancellation and the time limits; true once the run must stop. */
+  /**
+   * Checks cancellation, interrupts and the time limits (and runs the periodic
+   * hook when due); true once the run must stop or raise KeyboardInterrupt.
+   * Called by tick(), by sleeps, and after every syscall, so that a stop asked
+   * for while the guest was blocked is raised at its next eval-breaker check.
+   */
   checkLimits(now = performance.now()): boolean {
+    if (now - this.lastPeriodicMs >= PERIODIC_MS) {
+      this.lastPeriodicMs = now;
+      this.spec.periodic?.();
+    }
+    if (this.stopReason === null && !this.interruptPending && this.spec.interruptRequested?.()) {
+      this.interruptPending = true;
+      this.hurry();
+    }
     if (this.stopReason === null) {
       if (this.spec.cancelRequested()) this.requestStop("cancelled");
       else if (now >= this.limits.wallDeadlineMs) this.requestStop("timeout");
       else if (this.cpuMs(now) >= this.limits.cpuBudgetMs) this.requestStop("cpu");
       else if (this.ticks >= this.limits.tickBudget) this.requestStop("ticks");
     }
-    return this.stopReason !== null;
+    return this.stopping;
+  }
+
+  /** A syscall is about to block the thread (a sleep). */
+  beforeWait(): void {
+    this.spec.beforeWait?.();
   }
 
   /** Time until the wall deadline, for sleeps that must not outlive it. */
@@ -230,6 +266,7 @@ export class Kernel {
         }
       }
       this.trace?.record(name, args, this.tracePath, ERRNO_NAMES[result] ?? String(result), Math.round((performance.now() - start) * 1000));
+      this.checkLimits();
       return result;
     };
   }

@@ -46,8 +46,9 @@ export function processSyscalls(k: Kernel) {
     }
     const ms = Math.min(Number(ns) / 1e6, Math.max(0, k.msUntilDeadline()));
     const start = performance.now();
+    if (ms > 0) k.beforeWait();
     // Wait in slices so that a cancellation is seen within 50 ms; sleeping is not CPU time.
-    for (let left = ms; left > 0 && k.stopReason === null; left = ms - (performance.now() - start)) {
+    for (let left = ms; left > 0 && !k.stopping; left = ms - (performance.now() - start)) {
       const sliceStart = performance.now();
       Atomics.wait(sleepCell, 0, 0, Math.min(left, 50));
       k.hostMs += performance.now() - sliceStart;

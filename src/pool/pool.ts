@@ -4,7 +4,7 @@
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
-import { answerError, lostOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
 import { PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 import { checkPoolOptions, MAX_POOL_SIZE } from "../api/options.js";
@@ -44,10 +44,36 @@ interface PendingRun {
   timeoutMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
+  /** The hard stop, armed when the engine starts the run (or when a started run is cancelled). */
   timer?: NodeJS.Timeout;
+  started: boolean;
+  cancelled: boolean;
+  /** interrupt() before the engine started the run: delivered when it starts. */
+  interruptPending: boolean;
   hardStopped: boolean;
-  stdout: string[];
-  stderr: string[];
+  output: RunOutput;
+}
+
+/** A run's output as it arrives in batches: each stream, and both interleaved in write order. */
+class RunOutput {
+  private readonly decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+  private readonly parts = { 1: [] as string[], 2: [] as string[] };
+  private readonly interleaved: string[] = [];
+
+  add(fd: 1 | 2, chunk: Uint8Array): void {
+    const text = this.decoders[fd].decode(chunk, { stream: true });
+    this.parts[fd].push(text);
+    this.interleaved.push(text);
+  }
+
+  finish(): { stdout: string; stderr: string; output: string } {
+    for (const fd of [1, 2] as const) {
+      const tail = this.decoders[fd].decode();
+      this.parts[fd].push(tail);
+      this.interleaved.push(tail);
+    }
+    return { stdout: this.parts[1].join(""), stderr: this.parts[2].join(""), output: this.interleaved.join("") };
+  }
 }
 
 class EngineSlot {
@@ -69,6 +95,8 @@ export class Pool {
   private readonly fsOps = new Map<number, { engine: EngineSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<RunOutcome>>();
+  /** Runs cancelled while queued in their engine: already answered; stopped at once when the engine reaches them. */
+  private readonly abandoned = new Map<number, EngineSlot>();
   private closed = false;
   readonly size: number;
   readonly isolation: Isolation;
@@ -114,14 +142,27 @@ export class Pool {
         break;
       case "started": {
         const run = this.runs.get(message.runId);
-        if (run) run.timer = setTimeout(() => this.hardStop(run), run.timeoutMs + this.graceMs);
+        const abandonedOn = this.abandoned.get(message.runId);
+        if (abandonedOn !== undefined) {
+          this.abandoned.delete(message.runId);
+          abandonedOn.link.cancel(message.runId);
+        }
+        if (run) {
+          run.started = true;
+          this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
+          // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
+          if (run.cancelled) run.engine.link.cancel(message.runId);
+          else if (run.interruptPending) run.engine.link.interrupt(message.runId);
+        }
         break;
       }
       case "output": {
         const run = this.runs.get(message.runId);
         if (!run) break;
-        (message.fd === 1 ? run.stdout : run.stderr).push(Buffer.from(message.chunk).toString("utf8"));
-        run.hooks.output(message.fd, message.chunk);
+        for (const { fd, chunk } of message.segments) {
+          run.output.add(fd, chunk);
+          run.hooks.output(fd, chunk);
+        }
         break;
       }
       case "done":
@@ -138,16 +179,61 @@ export class Pool {
     }
   }
 
-  private finish(runId: number, outcome: RunOutcome): void {
+  private finish(runId: number, outcome: EngineOutcome): void {
     const run = this.runs.get(runId);
     if (!run) return;
     this.runs.delete(runId);
     clearTimeout(run.timer);
     run.engine.queued--;
     this.updateBusy(run.engine);
-    run.resolve(outcome);
+    run.resolve({ ...outcome, ...run.output.finish() });
     // Every waiter re-checks its own engine's queue.
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private armHardStop(run: PendingRun, ms: number): void {
+    clearTimeout(run.timer);
+    run.timer = setTimeout(() => this.hardStop(run), ms);
+  }
+
+  /**
+   * Stops a run: Python raises CancelledError at its next step (a host call or
+   * sleep it waits in ends at once); a started run still going `hardStopGraceMs`
+   * later is hard-stopped.
+   */
+  private cancelRun(runId: number): void {
+    const run = this.runs.get(runId);
+    if (!run || run.cancelled) return;
+    run.cancelled = true;
+    if (!run.started) {
+      // Still queued in its engine: answer now, and stop it the moment the engine reaches it.
+      this.abandoned.set(runId, run.engine);
+      this.finish(runId, { ...lostOutcome(null), stopReason: "cancelled" });
+      return;
+    }
+    run.engine.link.cancel(runId);
+    this.armHardStop(run, this.graceMs);
+  }
+
+  /** The run of sandbox `sandboxId` handed to its engine, if any (a sandbox runs one thing at a time). */
+  private runOf(sandboxId: number): number | null {
+    for (const [runId, run] of this.runs) if (run.sandboxId === sandboxId) return runId;
+    return null;
+  }
+
+  /** Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
+  interrupt(engine: EngineSlot, sandboxId: number): void {
+    const runId = this.runOf(sandboxId);
+    const run = runId === null ? undefined : this.runs.get(runId);
+    if (run === undefined) return;
+    if (run.started) engine.link.interrupt(runId!);
+    else run.interruptPending = true;
+  }
+
+  /** Stops the sandbox's current run, if any (see cancelRun). */
+  cancel(sandboxId: number): void {
+    const runId = this.runOf(sandboxId);
+    if (runId !== null) this.cancelRun(runId);
   }
 
   /** The run ignored its interrupt (or sits in one long C call): kill its engine. */
@@ -160,12 +246,11 @@ export class Pool {
     if (!slot.alive) return;
     slot.alive = false;
     for (const id of slot.sandboxes) this.lostSandboxes.add(id);
+    for (const [runId, engine] of this.abandoned) if (engine === slot) this.abandoned.delete(runId);
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
-      this.finish(runId, {
-        ...lostOutcome(run.hardStopped ? null : reason),
-        stdout: run.stdout.join(""), stderr: run.stderr.join(""), stopReason: run.hardStopped ? "timeout" : null,
-      });
+      const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
+      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason });
     }
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);
@@ -224,14 +309,16 @@ export class Pool {
 
   private async runWhenRoom(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
     // Backpressure: a full engine queue makes the caller wait here, on the host, not in the engine.
-    while (engine.queued >= this.maxQueue) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (engine.queued >= this.maxQueue && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.closed) throw new PyvisorError("the pool is closed");
+    if (signal?.aborted) throw signal.reason;
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, hardStopped: false, stdout: [], stderr: [] });
+      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
     });
     engine.queued++;
     this.updateBusy(engine);
-    const onAbort = () => engine.link.cancel(runId);
+    const onAbort = () => this.cancelRun(runId);
     signal?.addEventListener("abort", onAbort, { once: true });
     engine.link.send({ type: "run", sandboxId, runId, run: request });
     try {
@@ -257,15 +344,21 @@ export class Pool {
     if (engine.alive) engine.link.send({ type: "dispose", sandboxId });
   }
 
-  /** Stops every engine. Runs in flight end as crashed. */
   /**
-   * Stops the pool: no new sandboxes or runs; runs already accepted finish
-   * (each within its own limits) unless `force`, which ends them as crashed.
-   * Then every engine is stopped.
+   * Stops the pool: no new sandboxes or runs (runs waiting for room reject).
+   * Runs already accepted are cancelled at once: each ends with
+   * CancelledError and the output it wrote (a guest that ignores the cancel
+   * is hard-stopped after `hardStopGraceMs`), then every engine is stopped.
+   * With `force`, the engines are killed at once and runs in flight end as
+   * SandboxCrashedError.
    */
   async close(options: { force?: boolean } = {}): Promise<void> {
     this.closed = true;
-    if (!options.force) await Promise.allSettled([...this.inFlight]);
+    for (const wake of this.waiters.splice(0)) wake();
+    if (!options.force) {
+      for (const runId of [...this.runs.keys()]) this.cancelRun(runId);
+      await Promise.allSettled([...this.inFlight]);
+    }
     for (const engine of this.engines) engine.link.kill();
   }
 

@@ -8,7 +8,8 @@ import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cach
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
-import { ANSWER_BYTES, CONTROL, lostOutcome, type FromEngine, type ToEngine } from "./protocol.js";
+import { encodeValue } from "../shared/codec.js";
+import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
@@ -37,7 +38,7 @@ function makeSnapshot(): Snapshot | null {
   const kernel = new Kernel({
     stdlib: engine.stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
     trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0,
-    onStdout: null, onStderr: null, cancelRequested: () => false,
+    cancelRequested: () => false,
   });
   const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), 256 * 1024 * 1024, (m) => kernel.attachMemory(m));
   snapshot = status === 0 ? interpreter.snapshot() : null;
@@ -94,9 +95,11 @@ function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
 }
 
 const services: ThreadServices = {
-  call(runId, kind, payload, deadline) {
+  call(runId, kind, payload, runDeadlineMs) {
     const callId = ++lastCallId;
     post({ type: "call", runId, callId, kind, payload });
+    // One timeout governs a host function (functionTimeout, on the host); the engine waits until the run's deadline.
+    const deadline = runDeadlineMs;
     // Most answers come back within tens of microseconds: spin briefly before
     // sleeping, since waking a sleeping thread (an idle vCPU) costs more.
     const spinUntil = performance.now() + SPIN_MS;
@@ -105,22 +108,39 @@ const services: ThreadServices = {
       const answered = Atomics.load(control, CONTROL.ANSWER_ID);
       if (answered === callId) break;
       const left = deadline - performance.now();
-      if (left <= 0) throw new Error("no answer before the run's time limit");
+      if (left <= 0) {
+        // The run's time is up: the kernel raises TimeoutError at the guest's next step.
+        return deadlineAnswer(kind);
+      }
       Atomics.wait(control, CONTROL.ANSWER_ID, answered, left);
     }
     const length = Atomics.load(control, CONTROL.ANSWER_LENGTH);
     if (length < 0 || length > ANSWER_BYTES) throw new Error("bad host answer length");
     return answers.slice(0, length);
   },
-  output(runId, fd, chunk) {
-    post({ type: "output", runId, fd, chunk });
+  output(runId, segments) {
+    post({ type: "output", runId, segments });
   },
   cancelRequested(runId) {
     // runId 0 is "no run" (a fresh boot): the CANCEL slot starts at 0, so it must not match.
     return runId !== 0 && Atomics.load(control, CONTROL.CANCEL) === runId;
   },
+  interruptRequested(runId) {
+    // Taken (reset to 0) so that one request raises one KeyboardInterrupt.
+    return runId !== 0 && Atomics.compareExchange(control, CONTROL.INTERRUPT, runId, 0) === runId;
+  },
   takeInterpreter,
 };
+
+/** What a call cut short by the run's deadline answers: a failed host call, or the end of stdin. */
+function deadlineAnswer(kind: CallKind): Uint8Array {
+  return kind === "function" ? encodeValue({ ok: false, error: "TimeoutError: the run's time limit passed during the host call" }) : new Uint8Array(0);
+}
+
+/** Wall-clock ms, comparable with the host process's (see RunRequest.queuedAtEpochMs). */
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 const sandboxes = new Map<number, GuestSandbox>();
 let lastCallId = 0;
@@ -145,7 +165,10 @@ port.on("message", (message: ToEngine) => {
         post({ type: "done", runId: message.runId, outcome: lostOutcome("the sandbox does not exist in this worker") });
         break;
       }
-      post({ type: "done", runId: message.runId, outcome: sandbox.run(message.runId, message.run) });
+      // The wait is reported, not charged: `timeout` is the run's own time (a judge's verdict must not depend on load).
+      const queuedMs = Math.max(0, epochNow() - message.run.queuedAtEpochMs);
+      const outcome = sandbox.run(message.runId, message.run);
+      post({ type: "done", runId: message.runId, outcome: { ...outcome, stats: { ...outcome.stats, queuedMs } } });
       break;
     }
     case "fs": {

@@ -8,24 +8,28 @@ import { Errno } from "../shared/wasi.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, parseGuestCall, screenResult, MAX_WAIT_MS, type CallKind, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "./protocol.js";
+import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type EngineOutcome, type FsOp, type OutputSegment, type RunRequest, type SandboxSpec } from "./protocol.js";
 import { ERRNO_NAMES } from "../shared/wasi.js";
 import { encodeValue } from "../shared/codec.js";
 
+/** Output is posted to the host in batches: at most every OUTPUT_BATCH_MS, or once OUTPUT_BATCH_BYTES are waiting. */
 const OUTPUT_BATCH_MS = 50;
 const OUTPUT_BATCH_BYTES = 64 * 1024;
-/** Largest output message to the host: one guest write (up to `outputLimit`) is posted in pieces of this size. */
+/** Largest output message to the host: a bigger batch (or one big write) is posted in pieces of this size. */
 export const MAX_OUTPUT_MESSAGE_BYTES = 1024 * 1024;
 
 export interface ThreadServices {
   /**
    * Blocks until the host answers (a host-function call, or the next stdin
-   * chunk) or `deadline` (performance.now() time) passes, then throws. The
-   * host bounds a function call by functionTimeout; the deadline is the run's.
+   * chunk), the run is cancelled or interrupted, or `deadlineMs` passes (then
+   * the answer is an error, or the end of stdin).
    */
-  call(runId: number, kind: CallKind, payload: Uint8Array, deadline: number): Uint8Array;
-  output(runId: number, fd: 1 | 2, chunk: Uint8Array): void;
+  call(runId: number, kind: CallKind, payload: Uint8Array, deadlineMs: number): Uint8Array;
+  /** Posts a batch of output (segments in write order). */
+  output(runId: number, segments: OutputSegment[]): void;
   cancelRequested(runId: number): boolean;
+  /** True once per host request for a KeyboardInterrupt in run `runId`. */
+  interruptRequested(runId: number): boolean;
   /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
   takeInterpreter(memoryLimitBytes: number): Interpreter | null;
 }
@@ -35,10 +39,8 @@ export class GuestSandbox {
   private readonly channel = new Channel();
   private interpreter: Interpreter | null = null;
   private currentRunId = 0;
-  private streamOutput = false;
-  /** Output not yet posted to the host (when the host did not ask for streaming). */
-  private unposted: Array<[1 | 2, Uint8Array]> = [];
-  private unpostedBytes = 0;
+  /** Set while run() runs: output outside a run (an interpreter's start-up) stays in the kernel's log. */
+  private running = false;
   private lastPostMs = 0;
   private fresh = true;
   private readonly functions: ReadonlySet<string>;
@@ -55,10 +57,11 @@ export class GuestSandbox {
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
-      onStdout: (chunk) => this.output(1, chunk),
-      onStderr: (chunk) => this.output(2, chunk),
+      onOutput: () => this.flushOutput(false),
       cancelRequested: () => services.cancelRequested(this.currentRunId),
+      interruptRequested: () => services.interruptRequested(this.currentRunId),
       periodic: () => this.flushOutput(false),
+      beforeWait: () => this.flushOutput(true),
     });
     this.start();
   }
@@ -85,11 +88,9 @@ export class GuestSandbox {
     this.fresh = true;
   }
 
-  run(runId: number, run: RunRequest): RunOutcome {
+  run(runId: number, run: RunRequest): EngineOutcome {
     this.currentRunId = runId;
-    this.streamOutput = run.streamOutput;
-    this.unposted = [];
-    this.unpostedBytes = 0;
+    this.running = true;
     this.lastPostMs = performance.now();
     const k = this.kernel;
     let result: Uint8Array | null = null;
@@ -105,10 +106,9 @@ export class GuestSandbox {
         if (forwarded === null) return answerError("the run is stopping");
         const before = performance.now();
         try {
-          return this.services.call(runId, "function", forwarded, deadline);
+          return this.blockingCall(runId, "function", forwarded);
         } catch (error) {
-          // The run's time is up (the run stops at once) or the answer was unreadable: the guest still gets an answer.
-          if (performance.now() >= deadline) k.requestStop("timeout");
+          // An answer that cannot be read: the guest still gets one.
           const what = call.op === "call" || call.op === "start" ? `host function ${call.call.name}` : `host ${call.op}`;
           return answerError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
         } finally {
@@ -128,10 +128,7 @@ export class GuestSandbox {
     const pullStdin = run.stdinStream ? () => {
       const before = performance.now();
       try {
-        return this.services.call(runId, "stdin", new Uint8Array(0), deadline);
-      } catch (error) {
-        if (performance.now() >= deadline) k.requestStop("timeout");
-        throw error; // the read fails (EIO)
+        return this.blockingCall(runId, "stdin", new Uint8Array(0));
       } finally {
         k.hostMs += performance.now() - before;
       }
@@ -160,15 +157,23 @@ export class GuestSandbox {
       this.reset();
     }
     const end = performance.now();
+    this.flushOutput(true);
+    this.running = false;
     return {
-      result, stdout: k.stdout.text(), stderr: k.stderr.text(), stopReason: k.stopReason, exitCode, trap, protocolError,
+      result, stopReason: k.stopReason, exitCode, trap, protocolError,
       stats: {
         wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
         memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
-        stdoutBytes: Buffer.byteLength(k.stdout.text()), stderrBytes: Buffer.byteLength(k.stderr.text()),
+        stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2), queuedMs: 0,
       },
       trace: k.trace ? [...k.trace.entries] : null,
     };
+  }
+
+  /** A host call or stdin pull: what the guest wrote before it reaches the host first (a prompt, a log line). */
+  private blockingCall(runId: number, kind: CallKind, payload: Uint8Array): Uint8Array {
+    this.flushOutput(true);
+    return this.services.call(runId, kind, payload, this.kernel.limits.wallDeadlineMs);
   }
 
   /**
@@ -187,36 +192,35 @@ export class GuestSandbox {
   }
 
   /**
-   * Output goes to the host as it is written when the host streams it;
-   * otherwise in batches (every 50 ms or 64 KiB), so that a short run costs no
-   * message and a run whose worker dies still has most of its output reported.
+   * Posts the output written since the last batch: at most every 50 ms or
+   * 64 KiB (and before the guest blocks, and at the end), so that the number
+   * of messages follows time and bytes, not the guest's writes, and the host
+   * (or a worker process relaying to it) is never flooded. A worker that dies
+   * has posted all but the last 50 ms of its output.
    */
-  private output(fd: 1 | 2, chunk: Uint8Array): void {
-    if (this.streamOutput) {
-      this.post(fd, chunk);
-      return;
-    }
-    this.unposted.push([fd, chunk]);
-    this.unpostedBytes += chunk.length;
-    this.flushOutput(false);
-  }
-
   private flushOutput(force: boolean): void {
-    if (this.unposted.length === 0) return;
+    const log = this.kernel.output;
+    if (!this.running || log.pendingBytes === 0) return;
     const now = performance.now();
-    if (!force && this.unpostedBytes < OUTPUT_BATCH_BYTES && now - this.lastPostMs < OUTPUT_BATCH_MS) return;
-    for (const [fd, chunk] of this.unposted) this.post(fd, chunk);
-    this.unposted = [];
-    this.unpostedBytes = 0;
+    if (!force && log.pendingBytes < OUTPUT_BATCH_BYTES && now - this.lastPostMs < OUTPUT_BATCH_MS) return;
     this.lastPostMs = now;
-  }
-
-  /** Posts a chunk in pieces of at most MAX_OUTPUT_MESSAGE_BYTES (copies: a view would carry its whole buffer). */
-  private post(fd: 1 | 2, chunk: Uint8Array): void {
-    if (chunk.length <= MAX_OUTPUT_MESSAGE_BYTES) return this.services.output(this.currentRunId, fd, chunk);
-    for (let at = 0; at < chunk.length; at += MAX_OUTPUT_MESSAGE_BYTES) {
-      this.services.output(this.currentRunId, fd, chunk.slice(at, at + MAX_OUTPUT_MESSAGE_BYTES));
+    let batch: OutputSegment[] = [];
+    let bytes = 0;
+    const send = () => {
+      if (batch.length > 0) this.services.output(this.currentRunId, batch);
+      batch = [];
+      bytes = 0;
+    };
+    for (const { fd, chunk } of log.take()) {
+      // Pieces are copies (slice): a view would carry its whole buffer across.
+      for (let at = 0; at < chunk.length; at += MAX_OUTPUT_MESSAGE_BYTES) {
+        const piece = chunk.length <= MAX_OUTPUT_MESSAGE_BYTES ? chunk : chunk.slice(at, at + MAX_OUTPUT_MESSAGE_BYTES);
+        if (bytes + piece.length > MAX_OUTPUT_MESSAGE_BYTES) send();
+        batch.push({ fd, chunk: piece });
+        bytes += piece.length;
+      }
     }
+    send();
   }
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */

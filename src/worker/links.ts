@@ -17,7 +17,10 @@ export interface LinkEvents {
 
 export interface EngineLink {
   send(message: ToEngine): void;
+  /** Stops the run (CancelledError; raised again until it ends). */
   cancel(runId: number): void;
+  /** Raises KeyboardInterrupt once in the run (the guest may catch it). */
+  interrupt(runId: number): void;
   /** Hard stop: the engine and every sandbox in it are gone. */
   kill(): void;
   /** Lets the host process exit while the engine idles. */
@@ -61,7 +64,7 @@ export class ThreadLink implements EngineLink {
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     this.pendingCall = { callId, runId, kind };
     // A cancel that came before this call: answer it now (the host is not asked), else it would wait for the host.
-    if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerCancelled(runId);
+    if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerPending(runId, "CancelledError: the run was cancelled");
     this.deliver(callId, await answerOf(this.events, runId, kind, payload));
   }
 
@@ -91,12 +94,17 @@ export class ThreadLink implements EngineLink {
   /** Asks the run to stop; a host call it is blocked on is answered at once (HostError, or the end of stdin). */
   cancel(runId: number): void {
     Atomics.store(this.control, CONTROL.CANCEL, runId);
-    this.answerCancelled(runId);
+    this.answerPending(runId, "CancelledError: the run was cancelled");
   }
-  private answerCancelled(runId: number): void {
+  interrupt(runId: number): void {
+    Atomics.store(this.control, CONTROL.INTERRUPT, runId);
+    this.answerPending(runId, "KeyboardInterrupt");
+  }
+  /** Ends the wait of a host call the run is blocked on; the engine raises the stop at the guest's next step. */
+  private answerPending(runId: number, error: string): void {
     const pending = this.pendingCall;
     if (pending?.runId === runId) {
-      this.deliver(pending.callId, pending.kind === "function" ? answerError("CancelledError: the run was cancelled") : new Uint8Array(0));
+      this.deliver(pending.callId, pending.kind === "function" ? answerError(error) : new Uint8Array(0));
     }
   }
   kill(): void {
@@ -121,7 +129,11 @@ async function answerOf(events: LinkEvents, runId: number, kind: CallKind, paylo
 }
 
 /** Messages between the pool and a worker process (it relays to its engine thread). */
-export type ToProcess = { type: "engine"; message: ToEngine } | { type: "cancel"; runId: number } | { type: "answer"; callId: number; payload: Uint8Array };
+export type ToProcess =
+  | { type: "engine"; message: ToEngine }
+  | { type: "cancel"; runId: number }
+  | { type: "interrupt"; runId: number }
+  | { type: "answer"; callId: number; payload: Uint8Array };
 export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
 
 /** An engine thread inside a worker process of its own. */
@@ -130,7 +142,7 @@ export class ProcessLink implements EngineLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options)], {
+    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options), String(process.pid)], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: options.execArgv ?? [],
@@ -169,6 +181,9 @@ export class ProcessLink implements EngineLink {
   }
   cancel(runId: number): void {
     this.post({ type: "cancel", runId });
+  }
+  interrupt(runId: number): void {
+    this.post({ type: "interrupt", runId });
   }
   kill(): void {
     this.child.kill("SIGKILL");

@@ -4,6 +4,9 @@
 import { ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
 
 const options = JSON.parse(process.argv[2] ?? "{}") as LinkOptions;
+const hostPid = Number(process.argv[3]);
+/** How often the worker checks that its host is still alive. */
+const HOST_CHECK_MS = 1000;
 const send = (message: FromProcess) => process.send!(message);
 const pendingCalls = new Map<number, (payload: Uint8Array) => void>();
 let nextCallId = 1;
@@ -25,10 +28,23 @@ link.setBusy(true);
 process.on("message", (message: ToProcess) => {
   if (message.type === "engine") link.send(message.message);
   else if (message.type === "cancel") link.cancel(message.runId);
+  else if (message.type === "interrupt") link.interrupt(message.runId);
   else if (message.type === "answer") {
     pendingCalls.get(message.callId)?.(message.payload);
     pendingCalls.delete(message.callId);
   }
 });
-// The pool going away (IPC closed) ends this process.
-process.on("disconnect", () => process.exit(0));
+// The pool going away ends this process: the IPC channel closes (pool.close(),
+// the host exiting or being killed). It may have closed before this module
+// ran (ES modules load asynchronously), hence the check; and a host that is
+// gone without the channel saying so (its fd held elsewhere) is seen by pid.
+const leave = () => process.exit(0);
+process.on("disconnect", leave);
+if (!process.connected) leave();
+setInterval(() => {
+  try {
+    process.kill(hostPid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") leave();
+  }
+}, HOST_CHECK_MS).unref();

@@ -5,6 +5,9 @@ import { ErrorType } from "../shared/errors.js";
 import type { PolicySpec } from "../policy/policy.js";
 import type { MountSpec } from "../vfs/tree.js";
 import type { StopReason, TraceEntry } from "../kernel/kernel.js";
+import type { OutputSegment } from "../kernel/stdio.js";
+
+export type { OutputSegment } from "../kernel/stdio.js";
 
 /** Everything an engine thread needs to build one sandbox. */
 export interface SandboxSpec {
@@ -40,6 +43,8 @@ export interface GuestRequest {
   /** Encoded (src/shared/codec.ts) dict of globals, checked on the host before sending. */
   inputs: Uint8Array | null;
   printErrors: boolean;
+  /** How stdout and stderr are buffered (python's rules): by default block-buffered, as for a pipe. */
+  stdio?: { terminal: boolean; unbuffered: boolean };
 }
 
 export interface RunRequest {
@@ -47,20 +52,20 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
   stdinStream: boolean;
-  /** Post output chunks as they are written (the host has callbacks); otherwise output comes with the result. */
-  streamOutput: boolean;
+  /** Wall-clock limit of the run, counted from when the engine starts it. */
   timeoutMs: number;
+  /** When the caller asked for the run (performance.timeOrigin + performance.now(), comparable across processes). */
+  queuedAtEpochMs: number;
   cpuTimeMs: number;
   /** Eval-breaker checks the run may make (deterministic CPU budget); Infinity for none. */
   tickLimit: number;
   outputLimitBytes: number;
 }
 
-export interface RunOutcome {
+/** How a run ended, as the engine reports it; its output came before, in "output" messages. */
+export interface EngineOutcome {
   /** The guest's encoded result, or null when the run ended without one. */
   result: Uint8Array | null;
-  stdout: string;
-  stderr: string;
   stopReason: StopReason | null;
   /** Set when the guest exited through proc_exit or trapped: the interpreter was reset. */
   exitCode: number | null;
@@ -68,6 +73,14 @@ export interface RunOutcome {
   protocolError: string | null;
   stats: RunStats;
   trace: TraceEntry[] | null;
+}
+
+/** A run's outcome on the host: the engine's, with the output it posted (up to any stop or crash). */
+export interface RunOutcome extends EngineOutcome {
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved in the order the guest wrote them. */
+  output: string;
 }
 
 export interface RunStats {
@@ -78,6 +91,8 @@ export interface RunStats {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
+  /** Time between the caller's run() and the engine starting it (queues: the sandbox's, the pool's, the engine's). */
+  queuedMs: number;
 }
 
 export type FsOp =
@@ -97,9 +112,10 @@ export type ToEngine =
 export type FromEngine =
   | { type: "created"; sandboxId: number; error: string | null }
   | { type: "started"; runId: number }
-  | { type: "output"; runId: number; fd: 1 | 2; chunk: Uint8Array }
+  /** Output batch: consecutive segments in write order, at most MAX_OUTPUT_MESSAGE_BYTES in all. */
+  | { type: "output"; runId: number; segments: OutputSegment[] }
   | { type: "call"; runId: number; callId: number; kind: CallKind; payload: Uint8Array }
-  | { type: "done"; runId: number; outcome: RunOutcome }
+  | { type: "done"; runId: number; outcome: EngineOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null };
 
 /** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
@@ -113,6 +129,8 @@ export const CONTROL = {
   ANSWER_ID: 1,
   /** Byte length of the answer in the data area. */
   ANSWER_LENGTH: 2,
+  /** runId in which the host asks for a KeyboardInterrupt; the engine clears it when it takes it. */
+  INTERRUPT: 3,
   SLOTS: 4,
 } as const;
 /** Largest host-function answer (encoded) and stdin chunk the engine takes in one piece: 16 MiB. */
@@ -131,10 +149,10 @@ export function answerError(why: string): Uint8Array {
 }
 
 /** The outcome of a run that never produced one (its engine died, or the sandbox is gone). */
-export function lostOutcome(trap: string | null): RunOutcome {
+export function lostOutcome(trap: string | null): EngineOutcome {
   return {
-    result: null, stdout: "", stderr: "", stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
-    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0 },
+    result: null, stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
+    stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, queuedMs: 0 },
   };
 }
 

@@ -392,7 +392,7 @@ test("a policy denying random_get is accepted for a snapshot-restored sandbox, w
 test("the syscall names a policy rule may give are exactly the kernel's", () => {
   const kernel = new Kernel({
     stdlib: loadEngine().stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 16, maxOpenFiles: 16,
-    trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0, onStdout: null, onStderr: null, cancelRequested: () => false,
+    trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0, cancelRequested: () => false,
   });
   try {
     const served = Object.keys(kernel.imports().wasi_snapshot_preview1 as object).sort();

@@ -74,8 +74,6 @@ export function startGuest(options: GuestOptions = {}): Guest {
     ...(options.policy !== undefined ? { policy: options.policy } : {}),
     trace: false,
     channel,
-    onStdout: null,
-    onStderr: null,
     cancelRequested: () => false,
     env: options.env ?? { HOME: GUEST_HOME },
     cwd: options.cwd ?? GUEST_HOME,
