@@ -35,12 +35,14 @@ test("result.output interleaves stdout and stderr in the order they were written
   assert.equal(result.stderr, "e 0\ne 1\ne 2\n");
 });
 
-test("a guest's own stdout replacement survives between runs", async () => {
+test("a guest's own stdout replacement lasts for its run; the next run prints to the sandbox's stdout again", async () => {
   await using sb = await Sandbox.create({ pool });
-  await sb.run("import io, sys\nmine = io.StringIO()\nsys.stdout = mine");
-  const result = await sb.run("print('kept')\nmine.getvalue()");
-  assert.equal(result.value, "kept\n");
-  assert.equal(result.stdout, "");
+  const first = await sb.run("import io, sys\nmine = io.StringIO()\nsys.stdout = mine\nprint('captured')\nmine.getvalue()");
+  assert.equal(first.value, "captured\n");
+  assert.equal(first.stdout, "");
+  const result = await sb.run("print('seen')\nmine.getvalue()");
+  assert.equal(result.value, "captured\n");
+  assert.equal(result.stdout, "seen\n");
 });
 
 test("pyvisor -u makes stdout unbuffered; without it stdout to a pipe is block-buffered", () => {
