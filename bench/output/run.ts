@@ -12,12 +12,10 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Pool, Sandbox } from "../../src/api/index.js";
+import { numberOption } from "../options.js";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
+const option = (name: string, fallback: number): number => numberOption(args, name, fallback);
 const prints = option("prints", 20_000);
 const repeat = option("repeat", 5);
 const PYTHON = "/usr/bin/python3";

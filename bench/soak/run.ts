@@ -5,12 +5,10 @@
 // part of `npm test`: the defaults (10,000 and 1,000) take minutes.
 import { readdirSync, readFileSync } from "node:fs";
 import { Pool, Sandbox } from "../../src/api/index.js";
+import { numberOption } from "../options.js";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
+const option = (name: string, fallback: number): number => numberOption(args, name, fallback);
 const sequential = option("sequential", 10_000);
 const concurrent = option("concurrent", 1_000);
 
