@@ -156,6 +156,10 @@ export class Kernel {
     this.runStartMs = performance.now();
     this.lastInterruptMs = -Infinity;
     this.interruptPending = false;
+    // The engine's countdown to the next tick starts afresh, so the tick budget
+    // stops a program at the same point whatever the sandbox ran before.
+    this.hurried = false;
+    this.tickControl?.setInterval(TICK_INTERVAL);
   }
 
   requestStop(reason: StopReason): void {

@@ -58,3 +58,17 @@ test("the tick budget stops recursion at the same call on every run", async () =
   assert.equal(typeof first.value, "number");
   assert.equal(second.value, first.value);
 });
+
+test("the tick budget stops a program at the same point whatever the sandbox ran before", async () => {
+  // Each sandbox runs one program first (a sandbox's first run also sets it up, which costs ticks of its own).
+  const counted = async (history: string): Promise<unknown> => {
+    await using sb = await Sandbox.create({ pool, tickLimit: 50_000, timeout: 15_000 });
+    assert.equal((await sb.run(history)).error, null);
+    const stopped = await sb.run("n = 0\nwhile True:\n    n += 1");
+    assert.equal(stopped.error?.limit, "tickLimit", JSON.stringify(stopped.error));
+    return (await sb.run("n")).value;
+  };
+  const first = await counted("pass");
+  assert.equal(await counted("for i in range(777): pass"), first, "a different history moved the stop point");
+  assert.equal(await counted("for i in range(1234): pass"), first);
+});
