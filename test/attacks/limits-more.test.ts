@@ -184,7 +184,7 @@ test("a busy loop is stopped by tickLimit", async () => {
   assertStopped(await attack("while True: pass", { tickLimit: 100_000, timeout: 20_000 }), ErrorType.Timeout, /tick budget/);
 });
 
-test("recursion-only code with no loop is still ended by the wall-clock timeout", async () => {
+test("recursion-only code with no loop is ended by the wall-clock timeout (see recursion-limits for the graceful stop)", async () => {
   const result = await attack("def f(n): return f(n - 1) + f(n - 1) if n else 1\nf(60)", { timeout: 1_000 });
   assertStopped(result, ErrorType.Timeout);
 });
