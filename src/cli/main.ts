@@ -98,9 +98,25 @@ async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "pi
   }
 }
 
-/** A JSON-safe copy of a converted Python value: bytes as base64, big ints as strings, sets as lists, maps as [key, value] pairs. */
+/**
+ * Python's own limit on converting an int to decimal text (sys.int_max_str_digits,
+ * 4300 digits), in bits: decimal conversion is quadratic, so a bigger int is
+ * written in hex, which takes linear time.
+ */
+const MAX_DECIMAL_INT_BITS = 14_284;
+/** What a shell reports for a process ended by SIGPIPE (128 + 13). */
+const EXIT_BROKEN_PIPE = 141;
+
+function bigIntText(value: bigint): string {
+  const negative = value < 0n;
+  const hex = (negative ? -value : value).toString(16);
+  if (hex.length * 4 <= MAX_DECIMAL_INT_BITS) return value.toString();
+  return `${negative ? "-" : ""}0x${hex}`;
+}
+
+/** A JSON-safe copy of a converted Python value: bytes as base64, big ints as strings (hex past 4300 digits), sets as lists, maps as [key, value] pairs. */
 function jsonValue(value: unknown): unknown {
-  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "bigint") return bigIntText(value);
   if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
   if (value instanceof Map) return [...value].map(([k, v]) => [jsonValue(k), jsonValue(v)]);
   if (value instanceof Set) return [...value].map(jsonValue);
@@ -169,6 +185,13 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
 
 /** Runs the pyvisor command with `argv` (without node and the script); returns the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that stops early (`| head`) closes the pipe: end quietly, as a shell expects of a filter.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(EXIT_BROKEN_PIPE);
+      throw error;
+    });
+  }
   let parsed: Parsed;
   try {
     parsed = parseArgs(argv);
