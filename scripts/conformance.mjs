@@ -15,7 +15,7 @@
 // $PYVISOR_NATIVE_PYTHON).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,11 +144,22 @@ async function prepare() {
 
 // ------------------------------------------------------------ running one side
 
+// The running side's process group (children are detached so that a cap kills
+// the whole group); killed with us when the run is interrupted.
+let runningGroup = null;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    if (runningGroup) { try { process.kill(-runningGroup, "SIGKILL"); } catch { /* already gone */ } }
+    process.exit(130);
+  });
+}
+
 /** Runs a command with a wall-clock cap; resolves { code, timedOut }, output to the log file. */
 function capped(command, args, { cwd, capS, log }) {
   return new Promise((ok) => {
     const fd = openSync(log, "w");
     const child = spawn(command, args, { cwd, stdio: ["ignore", fd, fd], detached: true });
+    runningGroup = child.pid;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -156,6 +167,7 @@ function capped(command, args, { cwd, capS, log }) {
     }, capS * 1000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
+      runningGroup = null;
       closeSync(fd);
       ok({ code: code ?? signal, timedOut });
     });
@@ -219,9 +231,17 @@ async function side(which, module, env, capS, logs) {
   }
   const file = join(out, "junit.xml");
   const tests = existsSync(file) ? parseJunit(readFileSync(file, "utf8"), module) : null;
+  if (tests) copyFileSync(file, join(logs, `${module}.${which}.xml`));
   rmSync(out, { recursive: true, force: true });
   // Exit 124 is pyvisor's time limit.
-  return { tests, timedOut: result.timedOut || result.code === 124, code: result.code };
+  return { tests, timedOut: result.timedOut || result.code === 124, code: result.code, moduleSkip: moduleSkipReason(log, module) };
+}
+
+/** regrtest's line for a module skipped as a whole (e.g. a missing test extension), or null. */
+function moduleSkipReason(log, module) {
+  const escaped = module.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const m = new RegExp(`^${escaped} skipped(?: -- (.*))?$`, "m").exec(readFileSync(log, "utf8"));
+  return m ? (m[1] ?? "skipped") : null;
 }
 
 async function compare(module, env, capS, logs) {
@@ -235,17 +255,21 @@ async function compare(module, env, capS, logs) {
     if (outcome === "pass" && (there === "failure" || there === "error")) newFailures.push(id);
   }
   const pyvisorCounts = counts(guestTests);
-  // The module itself failed in pyvisor (import error, crash) though it ran natively.
-  if (!guest.tests && !guest.timedOut && nativeTests.size > 0) {
+  // The module itself failed in pyvisor (import error, crash) though it ran
+  // natively; a module skipped as a whole is a skip, noted in results.md.
+  if (!guest.tests && !guest.timedOut && !guest.moduleSkip && nativeTests.size > 0) {
     pyvisorCounts.errors += 1;
     newFailures.push(module);
   }
+  const notes = [];
+  if (!native.tests) notes.push(native.timedOut ? "native run hit the cap" : native.moduleSkip ? `skipped natively: ${native.moduleSkip}` : `native run wrote no results (exit ${native.code})`);
+  if (guest.moduleSkip) notes.push(`skipped as a whole in pyvisor: ${guest.moduleSkip}`);
   return {
     module,
     native: counts(nativeTests),
     pyvisor: { ...pyvisorCounts, timedOut: guest.timedOut },
     newFailures,
-    ...(native.tests ? {} : { nativeNote: native.timedOut ? "native run hit the cap" : `native run wrote no results (exit ${native.code})` }),
+    ...(notes.length ? { note: notes.join("; ") } : {}),
   };
 }
 
@@ -273,8 +297,8 @@ function markdown(results, meta) {
   }
   const n = total.n, p = total.p;
   lines.push(row(["**total**", n.run, n.failures, n.errors, n.skipped, p.run, p.failures, p.errors, p.skipped, total.timedOut, total.newFailures]));
-  const notes = results.filter((r) => r.nativeNote).map((r) => `- \`${r.module}\`: ${r.nativeNote}`);
-  if (notes.length) lines.push("", "Native notes:", ...notes);
+  const notes = results.filter((r) => r.note).map((r) => `- \`${r.module}\`: ${r.note}`);
+  if (notes.length) lines.push("", "Notes:", ...notes);
   return lines.join("\n") + "\n";
 }
 
@@ -307,7 +331,7 @@ async function main() {
   const results = [];
   const meta = { date: new Date().toISOString(), host: `Node ${process.version}`, capS };
   const write = () => {
-    writeFileSync(join(outDir, "results.json"), JSON.stringify(results, (k, v) => (k === "nativeNote" ? undefined : v), 2) + "\n");
+    writeFileSync(join(outDir, "results.json"), JSON.stringify(results, (k, v) => (k === "note" ? undefined : v), 2) + "\n");
     writeFileSync(join(outDir, "results.md"), markdown(results, meta));
   };
   for (const [i, module] of modules.entries()) {
