@@ -204,6 +204,36 @@ export function parseJunit(xml, module) {
   return tests;
 }
 
+/** The skip reason of each skipped test in a junit file. */
+function skipReasons(xml) {
+  const reasons = new Map();
+  const re = /<testcase\b[^>]*?\bname="([^"]*)"[^>]*>\s*<skipped\b[^>]*?(?:\/>|>([\s\S]*?)<\/skipped>)/g;
+  for (const m of xml.matchAll(re)) {
+    const reason = decodeEntities(m[2] ?? "").split("\n")[0].trim().slice(0, 100) || "(no reason)";
+    reasons.set(decodeEntities(m[1]), reason);
+  }
+  return reasons;
+}
+
+/** Tests passing natively but skipped in pyvisor, counted by skip reason (from the kept junit files). */
+function skipCauses(results, logs) {
+  const causes = new Map();
+  for (const { module } of results) {
+    const read = (which) => { const f = join(logs, `${module}.${which}.xml`); return existsSync(f) ? readFileSync(f, "utf8") : null; };
+    const native = read("native"), guest = read("pyvisor");
+    if (!native || !guest) continue;
+    const passing = parseJunit(native, module);
+    for (const [id, reason] of skipReasons(guest)) {
+      if (passing.get(id) !== "pass") continue;
+      const c = causes.get(reason) ?? { count: 0, modules: new Set() };
+      c.count++;
+      c.modules.add(module);
+      causes.set(reason, c);
+    }
+  }
+  return [...causes].sort((a, b) => b[1].count - a[1].count);
+}
+
 function counts(tests) {
   const c = { run: tests.size, failures: 0, errors: 0, skipped: 0 };
   for (const outcome of tests.values()) {
@@ -275,12 +305,12 @@ async function compare(module, env, capS, logs) {
 
 // ------------------------------------------------------------ report
 
-function markdown(results, meta) {
+function markdown(results, meta, causes) {
   const row = (cells) => `| ${cells.join(" | ")} |`;
   const lines = [
     "# Conformance: CPython 3.13.5's own tests, native vs pyvisor",
     "",
-    `Run ${meta.date} on ${meta.host}; per-module cap ${meta.capS} s; ${results.length} modules.`,
+    meta.header ?? `Run ${meta.date} on ${meta.host}; per-module cap ${meta.capS} s; ${results.length} modules.`,
     "Columns: tests run / failures / errors / skipped on each side; \"new\" counts tests that pass",
     "natively and fail or error in pyvisor (listed in results.json).",
     "",
@@ -299,14 +329,22 @@ function markdown(results, meta) {
   lines.push(row(["**total**", n.run, n.failures, n.errors, n.skipped, p.run, p.failures, p.errors, p.skipped, total.timedOut, total.newFailures]));
   const notes = results.filter((r) => r.note).map((r) => `- \`${r.module}\`: ${r.note}`);
   if (notes.length) lines.push("", "Notes:", ...notes);
+  if (causes.length) {
+    const total = causes.reduce((n, [, c]) => n + c.count, 0);
+    lines.push("", `Tests that pass natively but are skipped in pyvisor: ${total}, by skip reason:`, "",
+      row(["tests", "reason", "modules"]), row(["---", "---", "---"]),
+      ...causes.map(([reason, c]) => row([c.count, reason.replaceAll("|", "\\|"), [...c.modules].map((m) => `\`${m}\``).join(", ")])));
+  }
   return lines.join("\n") + "\n";
 }
 
 function parseArgs(argv) {
-  let capS = 300;
+  let capS = 300, report = false;
   const modules = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--cap") {
+    if (argv[i] === "--report") {
+      report = true;
+    } else if (argv[i] === "--cap") {
       capS = Number(argv[++i]);
       if (!Number.isFinite(capS) || capS <= 0) throw new Error("--cap: expected a positive number of seconds");
     } else if (argv[i].startsWith("-")) {
@@ -315,24 +353,47 @@ function parseArgs(argv) {
       modules.push(argv[i] === "test_asyncio" ? ASYNCIO_MODULES : argv[i]);
     }
   }
-  return { capS, modules: modules.length ? modules.flat() : DEFAULT_MODULES };
+  return { capS, report, modules: modules.length ? modules.flat() : DEFAULT_MODULES };
+}
+
+/**
+ * --report: rewrites results.md from results.json and the kept logs (no test
+ * runs), keeping the old header line; module-level skips are read back from
+ * the logs.
+ */
+function rewriteReport(outDir, logs) {
+  const results = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8"));
+  const old = existsSync(join(outDir, "results.md")) ? readFileSync(join(outDir, "results.md"), "utf8") : "";
+  for (const r of results) {
+    if (r.note) continue;
+    const skip = (which) => { const f = join(logs, `${r.module}.${which}.log`); return existsSync(f) ? moduleSkipReason(f, r.module) : null; };
+    const notes = [skip("native") && `skipped natively: ${skip("native")}`, skip("pyvisor") && `skipped as a whole in pyvisor: ${skip("pyvisor")}`].filter(Boolean);
+    if (notes.length) r.note = notes.join("; ");
+  }
+  writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(join(outDir, "results.md"), markdown(results, { header: /^Run .*$/m.exec(old)?.[0] }, skipCauses(results, logs)));
 }
 
 async function main() {
-  const { capS, modules } = parseArgs(process.argv.slice(2));
+  const { capS, report, modules } = parseArgs(process.argv.slice(2));
+  const outDir = join(ROOT, "conformance");
+  if (report) {
+    rewriteReport(outDir, join(outDir, "logs"));
+    console.log(join(outDir, "results.md"));
+    return;
+  }
   if (!existsSync(join(ROOT, "dist/src/cli/main.js"))) {
     step("compiling pyvisor (npm run build)");
     run("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT });
   }
   const env = await prepare();
-  const outDir = join(ROOT, "conformance");
   const logs = join(outDir, "logs");
   mkdirSync(logs, { recursive: true });
   const results = [];
   const meta = { date: new Date().toISOString(), host: `Node ${process.version}`, capS };
   const write = () => {
-    writeFileSync(join(outDir, "results.json"), JSON.stringify(results, (k, v) => (k === "note" ? undefined : v), 2) + "\n");
-    writeFileSync(join(outDir, "results.md"), markdown(results, meta));
+    writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(join(outDir, "results.md"), markdown(results, meta, skipCauses(results, logs)));
   };
   for (const [i, module] of modules.entries()) {
     step(`(${i + 1}/${modules.length}) ${module}`);
