@@ -30,6 +30,13 @@ export class ProcExit extends Error {
 
 /** Eval-breaker checks between two calls of tick() (the engine's default). */
 export const TICK_INTERVAL = 1000;
+/**
+ * Syscalls that can wait on the host (stdin, host calls over the channel,
+ * sleeps): a stop asked for meanwhile is noticed when they return, so that the
+ * guest's very next eval-breaker check raises it. Others (stat, open, ...) need
+ * no check of their own: tick() sees the stop within TICK_INTERVAL checks.
+ */
+const BLOCKING_SYSCALLS = new Set(["fd_read", "fd_write", "fd_pread", "fd_pwrite", "poll_oneoff", "sched_yield"]);
 /** How often tick() calls the owner's periodic hook. */
 export const PERIODIC_MS = 50;
 /** Minimum time between two interrupts of a stopped run. */
@@ -256,6 +263,7 @@ export class Kernel {
   /** Errno discipline: a syscall returns an errno; only exits and hard stops unwind the guest. */
   private guard(name: string, fn: (...args: Array<number | bigint>) => number) {
     const policyErrno = this.policy.check({ syscall: name });
+    const mayBlock = BLOCKING_SYSCALLS.has(name);
     return (...args: Array<number | bigint>): number => {
       const start = this.trace ? performance.now() : 0;
       this.tracePath = undefined;
@@ -270,7 +278,7 @@ export class Kernel {
         }
       }
       this.trace?.record(name, args, this.tracePath, ERRNO_NAMES[result] ?? String(result), Math.round((performance.now() - start) * 1000));
-      this.checkLimits();
+      if (mayBlock) this.checkLimits();
       return result;
     };
   }
