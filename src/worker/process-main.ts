@@ -37,14 +37,12 @@ process.on("message", (message: ToProcess) => {
 // The pool going away ends this process: the IPC channel closes (pool.close(),
 // the host exiting or being killed). It may have closed before this module
 // ran (ES modules load asynchronously), hence the check; and a host that is
-// gone without the channel saying so (its fd held elsewhere) is seen by pid.
+// gone without the channel saying so (its fd held elsewhere) is seen when this
+// process is re-parented: the parent pid is read anew each time, so a recycled
+// pid cannot pass for the host.
 const leave = () => process.exit(0);
 process.on("disconnect", leave);
 if (!process.connected) leave();
 setInterval(() => {
-  try {
-    process.kill(hostPid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ESRCH") leave();
-  }
+  if (process.ppid !== hostPid) leave();
 }, HOST_CHECK_MS).unref();
