@@ -3,11 +3,13 @@
 // process per benchmark is what makes the cold figure honest, because V8
 // keeps compiled (and tiered-up) wasm code for the life of the process.
 //
-// The engine runs in-process, no worker, as the kernel tests do.
-import { Kernel } from "../../src/kernel/kernel.js";
-import { Channel } from "../../src/kernel/channel.js";
-import { loadEngine, Interpreter } from "../../src/engine/engine.js";
-import { encodeValue, decodeValue } from "../../src/shared/codec.js";
+// The engine runs in-process, no worker, through the product's run driver
+// (as the kernel tests do).
+import { loadEngine } from "../../src/engine/engine.js";
+import { stdlibTree } from "../../src/vfs/image.js";
+import { decodeValue } from "../../src/shared/codec.js";
+import { GUEST_HOME } from "../../src/shared/defaults.js";
+import { GuestSandbox } from "../../src/worker/guest-sandbox.js";
 import { BENCHMARKS, runs } from "./programs.js";
 
 export interface Measurement {
@@ -33,34 +35,33 @@ function measure(name: string): Measurement {
   if (bench === undefined) throw new Error(`unknown benchmark ${name}`);
 
   let t = performance.now();
-  const engine = loadEngine();
+  stdlibTree(loadEngine());
   const loadMs = performance.now() - t;
 
-  const channel = new Channel();
   // Guest output goes to stderr: stdout carries only our JSON line.
-  const kernel = new Kernel({
-    stdlib: engine.stdlib, mounts: [], files: {}, diskQuotaBytes: 1e8, inodeQuota: 1e4, maxOpenFiles: 64, trace: false, channel,
-    onOutput: () => { for (const { chunk } of kernel.output.take()) process.stderr.write(chunk); }, cancelRequested: () => false,
-    env: { HOME: "/home/user" }, cwd: "/home/user", deterministic: false, seed: 1,
-  });
   t = performance.now();
-  const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), 1024 * 1024 * 1024, (m) => kernel.attachMemory(m));
+  const sandbox = new GuestSandbox({
+    memoryLimitBytes: 1024 * 1024 * 1024, mounts: [], env: { HOME: GUEST_HOME }, files: {}, cwd: GUEST_HOME,
+    diskQuotaBytes: 1e8, inodeQuota: 1e4, maxOpenFiles: 64, deterministic: false, seed: 1, policy: {}, trace: false, functions: [],
+  }, {
+    call: () => new Uint8Array(0),
+    output: (_runId, segments) => { for (const { chunk } of segments) process.stderr.write(chunk); },
+    cancelRequested: () => false,
+    interruptRequested: () => false,
+    takeInterpreter: () => null,
+  });
   const bootMs = performance.now() - t;
-  if (status !== 0) throw new Error(`engine init failed with status ${status}`);
 
   // Each run is a new call into pyvisor_run, hence into CPython's eval loop:
   // only new calls pick up the code V8 has tiered up in the meantime.
+  let runId = 0;
   const run = (code: string): number => {
-    let result: RunResult | undefined;
-    channel.handlers = {
-      call: () => new Uint8Array(),
-      done: (payload) => { result = decodeValue(payload) as RunResult; },
-      protocolError: (message) => { throw new Error(message); },
-    };
-    channel.reset(encodeValue({ code, filename: `<bench ${name}>`, cwd: "/home/user" }));
-    kernel.beginRun(new Uint8Array(), { wallDeadlineMs: Infinity, cpuBudgetMs: Infinity, tickBudget: Infinity, outputLimitBytes: 1e7 });
-    interpreter.run();
-    if (result === undefined) throw new Error(`${name}: the run ended without a result`);
+    const outcome = sandbox.run(++runId, {
+      request: { kind: "code", code, filename: `<bench ${name}>`, argv: [`<bench ${name}>`], mode: "auto", inputs: null, printErrors: false },
+      stdin: new Uint8Array(), stdinStream: false, timeoutMs: Infinity, queuedAtEpochMs: 0, cpuTimeMs: Infinity, tickLimit: Infinity, outputLimitBytes: 1e7,
+    });
+    const result = outcome.result === null ? undefined : decodeValue(outcome.result) as RunResult;
+    if (result === undefined) throw new Error(`${name}: the run ended without a result (${outcome.trap ?? outcome.protocolError ?? outcome.stopReason})`);
     if (result.error !== null) throw new Error(`${name}: ${result.error.traceback || result.error.message}`);
     return result.value as number;
   };

@@ -5,7 +5,7 @@
 // guest's event loop does the waiting (guest/pyvisor/_aio.py), so its other
 // tasks run while the host works. Calls belong to one run: when it ends, every
 // call still running is aborted and forgotten.
-import type { HostCall } from "../worker/protocol.js";
+import type { HostCall } from "../shared/protocol.js";
 
 /** How a host call ended, as the guest is told. */
 export interface Settled {

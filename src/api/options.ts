@@ -8,13 +8,14 @@
 import { isAbsolute, join } from "node:path";
 import { statSync } from "node:fs";
 import { InvalidOptionsError } from "../shared/errors.js";
-import { Policy, type PolicyRule, type PolicySpec, type SyscallQuery } from "../policy/policy.js";
-import { ENGINE_INITIAL_BYTES } from "../engine/engine.js";
-import { STDLIB_PATH } from "../vfs/tree.js";
-import type { SandboxSpec } from "../worker/protocol.js";
+import { boolean, checkObject, contents, fn, identifier, integer, invalid, milliseconds, noNul, parseSize, record, show, type Check, type Checks } from "../shared/checks.js";
+import { Policy, type SyscallQuery } from "../policy/policy.js";
+import type { PolicyRule, PolicySpec } from "../shared/spec.js";
+import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH } from "../shared/defaults.js";
+import type { SandboxSpec } from "../shared/protocol.js";
 // A cycle (pool.ts validates its options here), harmless: neither module uses
 // the other until a function runs.
-import { Pool, type PoolOptions } from "../pool/pool.js";
+import { Pool } from "../pool/pool.js";
 
 export type HostFunction = (...args: any[]) => unknown;
 
@@ -120,20 +121,27 @@ export interface RunOptions {
   filename?: string;
   /** argv for the program (sys.argv): an array of strings. Default [filename]. */
   argv?: string[];
+  /**
+   * Put first on sys.path for this run, as python does with a script's
+   * directory (`python FILE`), the working directory (`-m`) or "" (`-c`).
+   * Default: none added.
+   */
+  path0?: string;
+  /**
+   * `run()` only: return the value of a final expression (default true).
+   * False runs the code as plain statements, as `python -c` does.
+   */
+  returnValue?: boolean;
+  /** Also write an uncaught exception's traceback to stderr, as python does. Default false for `run()`, true for `runFile()` and `runModule()`. */
+  printErrors?: boolean;
+  /**
+   * How stdout is buffered, by python's rules: `terminal: true` makes it
+   * line-buffered (as for a tty), `unbuffered: true` is `python -u`. Default:
+   * block-buffered, as for a pipe (output still reaches onStdout within 50 ms).
+   */
+  stdio?: { terminal?: boolean; unbuffered?: boolean };
 }
 
-export const DEFAULTS = {
-  memoryLimitBytes: 256 * 1024 * 1024,
-  timeoutMs: 30_000,
-  outputLimitBytes: 10 * 1024 * 1024,
-  diskQuotaBytes: 64 * 1024 * 1024,
-  inodeQuota: 10_000,
-  maxOpenFiles: 256,
-  functionTimeoutMs: 10_000,
-  maxFunctionCalls: 10_000,
-  env: { HOME: "/home/user", PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", TZ: "UTC" },
-  cwd: "/home/user",
-} as const;
 
 /**
  * Longest time limit, in ms (about 23 days). The pool arms a Node timer for a
@@ -141,15 +149,10 @@ export const DEFAULTS = {
  * 2^31-1 ms at once: a larger limit would end every run as timed out.
  */
 export const MAX_TIME_LIMIT_MS = 2_000_000_000;
-/** Longest hard-stop grace, in ms: a run's limit plus its grace still fits a Node timer. */
-export const MAX_HARD_STOP_GRACE_MS = 60_000;
 /** Fewest open files: stdio, the root and the driver's channel take 5; a program needs a few to start (its file, an import's directory and file). */
 export const MIN_OPEN_FILES = 8;
 const MAX_OPEN_FILES = 65_536;
 const MAX_OUTPUT_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Most engines a pool may have (each is a process or thread with its own memory). */
-export const MAX_POOL_SIZE = 256;
-const MAX_WARM_INTERPRETERS = 64;
 const MIN_MEMORY_BYTES = ENGINE_INITIAL_BYTES + 4 * 1024 * 1024;
 const MAX_MEMORY_BYTES = 4 * 1024 ** 3;
 
@@ -198,87 +201,6 @@ const STARTUP_NEEDS: Array<[SyscallQuery, string]> = [
 
 // ---------------------------------------------------------------- checks
 
-/** Checks one option's value (never undefined) and throws InvalidOptionsError naming it. */
-type Check = (value: unknown, option: string) => void;
-/** One check per option: an option added to a type does not compile until it has its check. */
-type Checks<T> = { readonly [K in keyof T]-?: Check };
-
-function invalid(option: string, expected: string, value: unknown): never {
-  throw new InvalidOptionsError(option, `${option} must be ${expected}, got ${show(value)}`);
-}
-
-function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-  if (value === null || typeof value !== "object" && typeof value !== "function") return String(value);
-  if (typeof value === "function") return "a function";
-  return Array.isArray(value) ? "an array" : "an object";
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
-
-/**
- * A copy of `value`'s own properties, each checked by `checks`; a name not in
- * `checks` is refused. Each property is read once (a getter cannot show the
- * check one value and the sandbox another) and inherited ones never.
- */
-function checkObject<T>(value: unknown, option: string, checks: Checks<T>, prefix = `${option}.`): Partial<T> {
-  if (!isObject(value)) invalid(option, "an object", value);
-  const copy: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    const name = prefix + key;
-    if (!Object.hasOwn(checks, key)) {
-      const near = Object.keys(checks).find((known) => editDistance(known.toLowerCase(), key.toLowerCase()) <= 2);
-      throw new InvalidOptionsError(name, `unknown option ${name}${near ? ` (did you mean ${prefix}${near}?)` : ""}`);
-    }
-    if (item !== undefined) (checks as Record<string, Check>)[key]!(item, name);
-    copy[key] = item;
-  }
-  return copy as Partial<T>;
-}
-
-/** Levenshtein distance, to suggest the option a misspelt name meant. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length]!;
-}
-
-const bound = (n: number) => (n === Number.MAX_SAFE_INTEGER ? "2^53-1" : n === Number.MIN_SAFE_INTEGER ? "-(2^53-1)" : String(n));
-const integer = (min: number, max: number): Check => (value, option) => {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) invalid(option, `an integer from ${bound(min)} to ${bound(max)}`, value);
-};
-const milliseconds = (min: number, max: number): Check => (value, option) => {
-  if (typeof value !== "number" || !(value >= min && value <= max)) invalid(option, `a number of ms from ${min} to ${max}`, value);
-};
-const boolean: Check = (value, option) => {
-  if (typeof value !== "boolean") invalid(option, "true or false", value);
-};
-const fn: Check = (value, option) => {
-  if (typeof value !== "function") invalid(option, "a function", value);
-};
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const record = (checkKey: Check, checkValue: Check): Check => (value, option) => {
-  if (!isObject(value)) invalid(option, "an object", value);
-  for (const [key, item] of Object.entries(value)) {
-    const name = `${option}[${JSON.stringify(key)}]`;
-    checkKey(key, name);
-    checkValue(item, name);
-  }
-};
-const identifier: Check = (value, option) => {
-  if (typeof value !== "string" || !IDENTIFIER.test(value)) invalid(option, "named by a Python identifier", value);
-};
-const noNul: Check = (value, option) => {
-  if (typeof value !== "string" || value.includes("\0")) invalid(option, "a string without NUL", value);
-};
-const contents: Check = (value, option) => {
-  if (typeof value !== "string" && !(value instanceof Uint8Array)) invalid(option, "a string or a Uint8Array", value);
-};
-
 /** The components of an absolute guest path without ".." ("/a//./b/" is ["a", "b"]). */
 function guestParts(value: unknown, option: string): string[] {
   if (typeof value !== "string" || !value.startsWith("/") || value.includes("\0") || value.split("/").includes("..")) {
@@ -299,15 +221,6 @@ const placePath = (mount: boolean): Check => (value, option) => {
     }
   }
 };
-
-/** Parses 123, "64M", "1.5G", "512K" (binary units) into bytes. */
-export function parseSize(value: number | string, option: string): number {
-  if (typeof value === "number") return value;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*$/i.exec(value);
-  if (!match) throw new InvalidOptionsError(option, `${option}: not a size: ${JSON.stringify(value)} (use e.g. 64M, 1G, 512K)`);
-  return Math.floor(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
-}
-const SIZE_UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 const memorySize: Check = (value, option) => {
   if (typeof value !== "string" && (typeof value !== "number" || !Number.isInteger(value))) invalid(option, 'a whole number of bytes or a size ("64M")', value);
@@ -509,6 +422,12 @@ const RUN_OPTIONS: Checks<RunOptions> = {
   argv: (value, option) => {
     if (!Array.isArray(value) || !value.every((arg) => typeof arg === "string")) invalid(option, "an array of strings", value);
   },
+  path0: noNul,
+  returnValue: boolean,
+  printErrors: boolean,
+  stdio: (value, option) => {
+    checkObject(value, option, { terminal: boolean, unbuffered: boolean });
+  },
 };
 
 /** Validates a run's options; the limits fall back to the sandbox's. */
@@ -523,24 +442,6 @@ export function resolveRunOptions(options: unknown, defaults: RunLimits): { opti
       outputLimitBytes: defaults.outputLimitBytes,
     },
   };
-}
-
-const POOL_OPTIONS: Checks<PoolOptions> = {
-  size: integer(1, MAX_POOL_SIZE),
-  isolation: (value, option) => {
-    if (value !== "process" && value !== "thread") invalid(option, '"process" or "thread"', value);
-  },
-  maxQueuePerEngine: integer(1, Number.MAX_SAFE_INTEGER),
-  hardStopGraceMs: milliseconds(0, MAX_HARD_STOP_GRACE_MS),
-  snapshotCache: (value, option) => {
-    if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);
-  },
-  warmInterpreters: integer(0, MAX_WARM_INTERPRETERS),
-};
-
-/** Validates `new Pool`'s options (an own copy, read once). */
-export function checkPoolOptions(options: unknown): PoolOptions {
-  return checkObject<PoolOptions>(options, "options", POOL_OPTIONS, "");
 }
 
 const FS_REMOVE_OPTIONS: Checks<{ recursive?: boolean }> = { recursive: boolean };

@@ -5,8 +5,8 @@ import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared
 import { DisposedError, ErrorType, InvalidOptionsError, type CrashKind, type LimitName } from "../shared/errors.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
 import { AsyncCalls, type Settled } from "./async-calls.js";
-import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
-import type { TraceEntry } from "../kernel/kernel.js";
+import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import type { TraceEntry } from "../shared/run.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
   type HostFunction, type ResolvedSandboxOptions, type RunLimits, type RunOptions, type SandboxOptions,
@@ -167,7 +167,7 @@ export class Sandbox implements AsyncDisposable {
     return this.start(options, (o) => {
       if (typeof code !== "string") throw new InvalidOptionsError("code", "code must be a string");
       const filename = o.filename ?? "<string>";
-      return { kind: "code", code, filename, argv: o.argv ?? [filename], mode: "auto", inputs: null, printErrors: false };
+      return { ...program(o, [filename], false), kind: "code", code, filename, mode: o.returnValue === false ? "exec" : "auto" };
     });
   }
 
@@ -175,7 +175,7 @@ export class Sandbox implements AsyncDisposable {
   runFile(path: string, options: RunOptions = {}): Promise<RunResult> {
     return this.start(options, (o) => {
       if (typeof path !== "string" || path === "" || path.includes("\0")) throw new InvalidOptionsError("path", "path must be a non-empty string without NUL");
-      return { kind: "file", path, argv: o.argv ?? [path], mode: "exec", inputs: null, printErrors: true };
+      return { ...program(o, [path], true), kind: "file", path };
     });
   }
 
@@ -185,7 +185,7 @@ export class Sandbox implements AsyncDisposable {
       if (typeof module !== "string" || !/^[\p{ID_Start}_]\p{ID_Continue}*(\.[\p{ID_Start}_]\p{ID_Continue}*)*$/u.test(module)) {
         throw new InvalidOptionsError("module", `module must be a dotted Python name, got ${JSON.stringify(String(module))}`);
       }
-      return { kind: "module", module, argv: o.argv ?? [module], mode: "exec", inputs: null, printErrors: true };
+      return { ...program(o, [module], true), kind: "module", module };
     });
   }
 
@@ -195,15 +195,6 @@ export class Sandbox implements AsyncDisposable {
       this.checkAlive();
       const checked = resolveRunOptions(options, this.limits);
       return this.enqueue(request(checked.options), checked);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** @internal also used by the CLI for python-like error printing. */
-  execute(request: GuestRequest, options: RunOptions): Promise<RunResult> {
-    try {
-      return this.enqueue(request, resolveRunOptions(options, this.limits));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -457,4 +448,13 @@ export async function runPython(code: string, options: SandboxOptions & RunOptio
   } finally {
     await sandbox.dispose();
   }
+}
+
+/** The parts of a guest request every kind of run sets from its options. */
+function program(o: RunOptions, argv: string[], printErrors: boolean): Omit<GuestRequest, "kind"> {
+  return {
+    argv: o.argv ?? argv, mode: "exec", inputs: null, printErrors: o.printErrors ?? printErrors,
+    ...(o.path0 !== undefined ? { path0: o.path0 } : {}),
+    ...(o.stdio !== undefined ? { stdio: { terminal: o.stdio.terminal ?? false, unbuffered: o.stdio.unbuffered ?? false } } : {}),
+  };
 }

@@ -5,8 +5,7 @@
 // message names the flag rather than an API field.
 import { existsSync, statSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import type { Isolation, MountOption } from "../api/index.js";
-import { checkMemoryLimit, DEFAULTS, parseSize } from "../api/options.js";
+import { checkMemoryLimit, DEFAULTS, parseSize, type Isolation, type MountOption } from "../api/index.js";
 
 export class UsageError extends Error {
   override name = "UsageError";

@@ -99,10 +99,8 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
       try {
         // As python's REPL: stdout line-buffered to a terminal, so a long input's prints show as they come.
         const filename = "<pyvisor-console>";
-        result = await sandbox.execute({
-          kind: "code", code: CONSOLE_HELPER, filename, argv: [filename], mode: "auto", inputs: null, printErrors: false,
-          stdio: { terminal: process.stdout.isTTY === true, unbuffered: options.unbuffered },
-        }, {
+        result = await sandbox.run(CONSOLE_HELPER, {
+          filename, argv: [filename], stdio: { terminal: process.stdout.isTTY === true, unbuffered: options.unbuffered },
           inputs: { _pyvisor_src: buffer.join("\n") },
           signal: controller.signal,
           onStdout: (chunk) => { process.stdout.write(chunk); },

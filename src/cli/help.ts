@@ -1,7 +1,5 @@
 // The texts of `pyvisor --help` and `pyvisor --version`.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ENGINE_DIR } from "../engine/engine.js";
+import { versions } from "../api/index.js";
 
 export const USAGE = "usage: pyvisor [option] ... [-c cmd | -m mod | file | -] [arg] ...";
 
@@ -79,24 +77,12 @@ Examples:
   pyvisor                 # the console (Ctrl-C interrupts, Ctrl-D leaves)
 `;
 
-const ROOT = join(ENGINE_DIR, "..", "..");
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
 export function pyvisorVersion(): string {
-  const version = readJson(join(ROOT, "package.json")).version;
-  return typeof version === "string" ? version : "unknown";
+  return versions().pyvisor;
 }
 
 export function pythonVersion(): string {
-  const cpython = readJson(join(ENGINE_DIR, "manifest.json")).cpython as { version?: unknown } | undefined;
-  return typeof cpython?.version === "string" ? cpython.version : "3.13";
+  return versions().python;
 }
 
 export function versionLine(): string {

@@ -4,18 +4,16 @@
 // bin/pyvisor.js exits with it.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
-import { InvalidOptionsError, Pool, Sandbox, type RunResult } from "../api/index.js";
-import type { GuestRequest } from "../worker/protocol.js";
+import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
 import { HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
 import { readWriteMountHolding, TraceFile } from "./trace.js";
-import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
 
 /** Where the program's file is placed in the sandbox when no --mount holds it. */
-export const GUEST_HOME = "/home/user";
+const GUEST_HOME = DEFAULTS.cwd;
 
 function usageError(message: string): number {
   process.stderr.write(`pyvisor: ${message} (see pyvisor --help)\n`);
@@ -37,12 +35,11 @@ async function flush(): Promise<void> {
   await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((done) => stream.write("", () => done()))));
 }
 
-interface Prepared {
-  request: GuestRequest;
+/** What to run, as the API runs it; options.path0 is python's sys.path[0] for the form: '' for -c, - and the console, the working directory for -m, the script's directory for FILE. */
+type Prepared = ({ kind: "code"; code: string } | { kind: "file"; path: string } | { kind: "module"; module: string }) & {
+  options: RunOptions;
   files: Record<string, Uint8Array>;
-  /** python's sys.path[0] for this form: '' for -c, - and the console, the working directory for -m, the script's directory for FILE. */
-  path0: string;
-}
+};
 
 
 /** The guest path of a host file: its place in a --mount that holds it, else /home/user/<name>. */
@@ -63,18 +60,20 @@ function placeFile(hostPath: string, options: CliOptions): { guest: string; copy
 }
 
 async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "piped" }, args: string[], options: CliOptions): Promise<Prepared> {
-  const mode = options.json ? "auto" : "exec";
-  const stdio = { terminal: !options.json && process.stdout.isTTY === true, unbuffered: options.unbuffered };
-  const base = { inputs: null, printErrors: false, stdio } as const;
+  // The CLI prints python-like errors itself (report.ts), and returns a final value only for --json.
+  const base: RunOptions = {
+    returnValue: options.json, printErrors: false,
+    stdio: { terminal: !options.json && process.stdout.isTTY === true, unbuffered: options.unbuffered },
+  };
   switch (program.kind) {
     case "code":
-      return { request: { ...base, kind: "code", code: program.code, filename: "<string>", argv: ["-c", ...args], mode }, files: {}, path0: "" };
+      return { kind: "code", code: program.code, options: { ...base, filename: "<string>", argv: ["-c", ...args], path0: "" }, files: {} };
     case "module":
-      return { request: { ...base, kind: "module", module: program.module, argv: [program.module, ...args], mode: "exec" }, files: {}, path0: GUEST_HOME };
+      return { kind: "module", module: program.module, options: { ...base, argv: [program.module, ...args], path0: GUEST_HOME }, files: {} };
     case "stdin":
     case "piped": {
       const code = decodeSource(await readAll(process.stdin));
-      return { request: { ...base, kind: "code", code, filename: "<stdin>", argv: [program.kind === "stdin" ? "-" : "", ...args], mode }, files: {}, path0: "" };
+      return { kind: "code", code, options: { ...base, filename: "<stdin>", argv: [program.kind === "stdin" ? "-" : "", ...args], path0: "" }, files: {} };
     }
     case "file": {
       const hostPath = resolvePath(program.path);
@@ -90,9 +89,9 @@ async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "pi
       }
       const { guest, copy } = placeFile(hostPath, options);
       return {
-        request: { ...base, kind: "file", path: guest, argv: [guest, ...args], mode: "exec" },
+        kind: "file", path: guest,
+        options: { ...base, argv: [guest, ...args], path0: guest.slice(0, guest.lastIndexOf("/")) || "/" },
         files: copy ? { [guest]: data } : {},
-        path0: guest.slice(0, guest.lastIndexOf("/")) || "/",
       };
     }
   }
@@ -152,14 +151,18 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
   const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
   let result: RunResult;
   try {
-    result = await sandbox.execute({ ...prepared.request, path0: prepared.path0 }, {
+    const runOptions: RunOptions = {
+      ...prepared.options,
       stdin,
       signal: controller.signal,
       ...(options.json ? {} : {
         onStdout: (chunk: string) => { process.stdout.write(chunk); },
         onStderr: stderr.push,
       }),
-    });
+    };
+    result = await (prepared.kind === "file" ? sandbox.runFile(prepared.path, runOptions)
+      : prepared.kind === "module" ? sandbox.runModule(prepared.module, runOptions)
+      : sandbox.run(prepared.code, runOptions));
   } finally {
     process.off("SIGINT", onSigint);
   }

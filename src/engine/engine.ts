@@ -4,21 +4,17 @@
 // from a snapshot of an initialized one.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadImage, overlayDir } from "../vfs/image.js";
-import type { MemDir } from "../vfs/memory.js";
+import { join, relative } from "node:path";
+import { ENGINE_DIR, ENGINE_INITIAL_BYTES, PACKAGE_ROOT } from "../shared/defaults.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-export const ENGINE_DIR = join(ROOT, "engine", "dist");
-export const GUEST_DIR = join(ROOT, "guest");
+export const GUEST_DIR = join(PACKAGE_ROOT, "guest");
 export const WASM_PAGE_BYTES = 65536;
-/** The engine's own initial memory (link-time): a limit below this cannot start. */
-export const ENGINE_INITIAL_BYTES = 20 * 1024 * 1024;
-
 export interface Engine {
   module: WebAssembly.Module;
-  stdlib: MemDir;
+  /** The stdlib image (vfs/image.ts reads it). */
+  image: Uint8Array;
+  /** pyvisor's guest modules (guest/), laid over the image: path below the stdlib -> contents. */
+  guest: Record<string, Uint8Array>;
   /** Identifies this engine (artifacts and guest module) for snapshot caches. */
   key: string;
 }
@@ -43,10 +39,10 @@ export function loadEngine(): Engine {
   if (engine === null) {
     const module = new WebAssembly.Module(readFileSync(join(ENGINE_DIR, "python.wasm")));
     const guest = guestFiles();
-    const stdlib = overlayDir(loadImage(join(ENGINE_DIR, "stdlib.img")), guest);
+    const image = readFileSync(join(ENGINE_DIR, "stdlib.img"));
     const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));
     for (const [name, contents] of Object.entries(guest).sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(name).update(contents);
-    engine = { module, stdlib, key: hash.digest("hex").slice(0, 32) };
+    engine = { module, image, guest, key: hash.digest("hex").slice(0, 32) };
   }
   return engine;
 }

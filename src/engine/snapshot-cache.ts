@@ -10,19 +10,10 @@
 //   "PYVSNAP1" | u32 LE header length | JSON {key, sha256, byteLength, runs: [[offset, length]]} | data
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Snapshot } from "./engine.js";
 
 const MAGIC = "PYVSNAP1";
-
-/** The default cache directory: $PYVISOR_SNAPSHOT_CACHE, else $XDG_CACHE_HOME/pyvisor, else ~/.cache/pyvisor. "off" disables. */
-export function defaultSnapshotCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
-  const setting = env.PYVISOR_SNAPSHOT_CACHE;
-  if (setting === "off" || setting === "0") return null;
-  if (setting) return setting;
-  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "pyvisor");
-}
 
 function isPrivate(path: string): boolean {
   const st = fs.lstatSync(path);

@@ -5,7 +5,7 @@
 // hostile input: a bad length, version or kind is a protocol error that ends
 // the run with a typed error; the host is never affected.
 //   frame: u32 LE length | version (1) | kind byte | payload
-import { Errno } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail } from "../vfs/node.js";
 import type { StreamOps } from "../vfs/devices.js";
 

@@ -1,5 +1,6 @@
 // The fd table: what each guest fd refers to and which rights it carries.
-import { Errno, FileType } from "../shared/wasi.js";
+import { FileType } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail, fileTypeOf, type DirNode, type FileHandle, type VNode } from "../vfs/node.js";
 
 export interface OpenFile {

@@ -3,11 +3,13 @@
 // (deadlines, tick budget, cancellation). The syscalls themselves live in
 // syscalls-*.ts, one short function each; `imports()` builds the wasm import
 // object, wrapped so that nothing a guest does can throw into the host.
-import { Errno, ERRNO_NAMES, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_PIPE } from "../shared/wasi.js";
-import { Policy, type PolicySpec } from "../policy/policy.js";
+import { RIGHTS_ALL, RIGHTS_DIR, RIGHTS_PIPE } from "../shared/wasi.js";
+import { Errno, ERRNO_NAMES } from "../shared/errno.js";
+import { Policy } from "../policy/policy.js";
+import type { MountSpec, PolicySpec } from "../shared/spec.js";
 import { StreamDevice } from "../vfs/devices.js";
 import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
-import { buildTree, type MountSpec, type SandboxTree } from "../vfs/tree.js";
+import { buildTree, type SandboxTree } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
 import { FdTable, type OpenFile } from "./fds.js";
 import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
@@ -18,15 +20,10 @@ import { pathSyscalls } from "./syscalls-path.js";
 import { processSyscalls } from "./syscalls-process.js";
 import type { StreamOps } from "../vfs/devices.js";
 import { Trace } from "./trace.js";
+import { ProcExit } from "./exit.js";
+import type { StopReason } from "../shared/run.js";
 
-export type { TraceEntry } from "./trace.js";
 
-/** Thrown by proc_exit: unwinds the guest; the instance cannot be re-entered afterwards. */
-export class ProcExit extends Error {
-  constructor(readonly code: number) {
-    super(`guest exited with status ${code}`);
-  }
-}
 
 /** Eval-breaker checks between two calls of tick() (the engine's default). */
 export const TICK_INTERVAL = 1000;
@@ -43,7 +40,6 @@ export const PERIODIC_MS = 50;
 export const INTERRUPT_SPACING_MS = 100;
 
 /** Why the controller stopped a run; reported as the run's error type. */
-export type StopReason = "timeout" | "cpu" | "ticks" | "output" | "cancelled";
 
 export interface KernelSpec extends IdentitySpec {
   stdlib: MemDir;

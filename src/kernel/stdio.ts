@@ -3,14 +3,9 @@
 // excess is cut and the run is flagged). The owner takes the log's segments in
 // batches (to post them to the host); what it has not taken, text() still reads.
 import type { StreamOps } from "../vfs/devices.js";
+import type { OutputFd, OutputSegment } from "../shared/run.js";
 
-export type OutputFd = 1 | 2;
 
-/** A run of consecutive bytes written to one stream. */
-export interface OutputSegment {
-  fd: OutputFd;
-  chunk: Uint8Array;
-}
 
 /** A segment stops growing at this size, so a batch can be cut near the batch size. */
 const MAX_SEGMENT_BYTES = 64 * 1024;

@@ -1,7 +1,8 @@
 // fd_* syscalls: decode the guest's arguments, make one call on the open
 // file, encode the result. Errors are thrown as VfsError/GuestFault and become
 // the returned errno in Kernel.guard.
-import { Errno, FdFlags, FileType, Rights, SIZE, Whence } from "../shared/wasi.js";
+import { FdFlags, FileType, Rights, SIZE, Whence } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail, fileTypeOf, type DirNode, type Stat } from "../vfs/node.js";
 import type { OpenFile } from "./fds.js";
 import type { Kernel } from "./kernel.js";

@@ -1,7 +1,8 @@
 // path_* syscalls. Every one resolves through the single resolver
 // (src/vfs/resolve.ts) from the directory fd's stack, asks the policy with the
 // resolved sandbox path, and only then touches a backend.
-import { Errno, LOOKUP_SYMLINK_FOLLOW, OFlags, Rights, RIGHTS_DIR, RIGHTS_FILE, FdFlags } from "../shared/wasi.js";
+import { LOOKUP_SYMLINK_FOLLOW, OFlags, Rights, RIGHTS_DIR, RIGHTS_FILE, FdFlags } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail, type DeviceNode, type DirNode, type FileNode, type SymlinkNode, type VNode } from "../vfs/node.js";
 import { MAX_PATH_BYTES, resolve, type Resolved } from "../vfs/resolve.js";
 import { decodeTimes, writeFilestat } from "./syscalls-fd.js";

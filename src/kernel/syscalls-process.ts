@@ -1,7 +1,9 @@
 // args, environment, clocks, randomness, poll_oneoff (sleeps), exit, sockets.
-import { ClockId, Errno, EventType, SIZE, SUBCLOCK_ABSTIME } from "../shared/wasi.js";
+import { ClockId, EventType, SIZE, SUBCLOCK_ABSTIME } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail } from "../vfs/node.js";
-import { ProcExit, type Kernel } from "./kernel.js";
+import type { Kernel } from "./kernel.js";
+import { ProcExit } from "./exit.js";
 import { encodeUtf8 } from "./memory.js";
 
 type Ptr = number;

@@ -3,15 +3,8 @@
 // and the whole trace crosses to the host in one message after the run, so
 // the trace is bounded three ways: entries, characters per path, and an
 // estimate of its total size. It keeps the first entries that fit.
+import type { TraceEntry } from "../shared/run.js";
 
-export interface TraceEntry {
-  call: string;
-  args: Array<number | bigint>;
-  /** The resolved sandbox path; longer than MAX_TRACE_PATH_CHARS, it keeps its two ends (see clipPath). */
-  path?: string;
-  result: string;
-  us: number;
-}
 
 /** A run's trace keeps its first entries only, so that a syscall flood cannot fill the host's memory. */
 export const MAX_TRACE_ENTRIES = 100_000;

@@ -1,30 +1,10 @@
 // The one place that decides each syscall: allow, or deny with an errno.
 // Policy is plain data (it crosses into the worker), checked by the kernel
 // before any backend is touched. Sockets are always refused.
-import { Errno, ERRNO_NAMES } from "../shared/wasi.js";
+import { Errno, ERRNO_BY_NAME, isErrnoName } from "../shared/errno.js";
+import type { PolicyRule, PolicySpec } from "../shared/spec.js";
 
-export interface PolicyRule {
-  /** Syscall name (e.g. "path_open"), or omitted for every syscall. */
-  syscall?: string;
-  /**
-   * Matches calls that reach this sandbox path or anything below it, by any
-   * name: the path is the resolved one (after `..` and symlinks); a link's
-   * source, both ends of a rename, calls through an fd opened under the
-   * prefix (setting times), and a rename, rmdir or unlink of one of the
-   * prefix's ancestors all count. Paths are the sandbox's, so a host
-   * directory mounted twice has two sandbox paths: protect both.
-   */
-  pathPrefix?: string;
-  /** Only calls that would modify the file system. */
-  writesOnly?: boolean;
-  /** What the guest gets back; default EACCES. */
-  errno?: keyof typeof ERRNO_BY_NAME;
-}
 
-export interface PolicySpec {
-  /** Rules are checked in order; the first match denies. */
-  deny?: PolicyRule[];
-}
 
 /**
  * One question to the policy. A rule is about what a path is, not how the
@@ -48,8 +28,6 @@ export interface SyscallQuery {
   subtree?: boolean;
 }
 
-const ERRNO_BY_NAME = Object.fromEntries(Object.entries(ERRNO_NAMES).map(([n, name]) => [name, Number(n)])) as Record<string, number>;
-
 export class Policy {
   private readonly rules: PolicyRule[];
   constructor(spec: PolicySpec = {}) {
@@ -57,18 +35,18 @@ export class Policy {
     this.rules = spec.deny ?? [];
     for (const rule of this.rules) {
       if (rule === null || typeof rule !== "object") throw new TypeError("each policy rule must be an object");
-      if (rule.errno !== undefined && !(rule.errno in ERRNO_BY_NAME)) throw new TypeError(`unknown errno in policy rule: ${rule.errno}`);
+      if (rule.errno !== undefined && !isErrnoName(rule.errno)) throw new TypeError(`unknown errno in policy rule: ${rule.errno}`);
     }
   }
 
   /** 0 to allow, or the errno to deny with. */
-  check(query: SyscallQuery): number {
+  check(query: SyscallQuery): Errno {
     if (query.syscall.startsWith("sock_")) return Errno.NOTSUP;
     for (const rule of this.rules) {
       if (rule.syscall !== undefined && rule.syscall !== query.syscall) continue;
       if (rule.writesOnly && !query.writes) continue;
       if (rule.pathPrefix !== undefined && !reaches(query, rule.pathPrefix)) continue;
-      return rule.errno !== undefined ? ERRNO_BY_NAME[rule.errno]! : Errno.ACCES;
+      return rule.errno !== undefined ? ERRNO_BY_NAME[rule.errno] : Errno.ACCES;
     }
     return 0;
   }

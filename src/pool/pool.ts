@@ -4,32 +4,12 @@
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
-import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../worker/protocol.js";
+import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import { PyvisorError, SandboxCrashedError } from "../shared/errors.js";
-import { defaultSnapshotCacheDir } from "../engine/snapshot-cache.js";
-import { checkPoolOptions, MAX_POOL_SIZE } from "../api/options.js";
+import { defaultSnapshotCacheDir } from "../shared/defaults.js";
+import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
-export type Isolation = "process" | "thread";
-
-export interface PoolOptions {
-  /** Number of engines: an integer from 1 to 256. Default: the machine's available parallelism. */
-  size?: number;
-  /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
-  isolation?: Isolation;
-  /** Runs that may wait per engine before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
-  maxQueuePerEngine?: number;
-  /** How long after its deadline a run that ignores the interrupt is killed, in ms: 0 to 60 000. Default 500. */
-  hardStopGraceMs?: number;
-  /**
-   * Keep the initialized-interpreter snapshot on disk (true: the default
-   * directory, see defaultSnapshotCacheDir) so that new processes skip
-   * CPython's start-up. Processes that share the file share its str hash
-   * secret. Default false: one snapshot per engine. A string is the directory.
-   */
-  snapshotCache?: boolean | string;
-  /** Interpreters each engine restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
-  warmInterpreters?: number;
-}
+export type { Isolation, PoolOptions } from "./options.js";
 
 export interface RunHooks {
   output(fd: 1 | 2, chunk: Uint8Array): void;

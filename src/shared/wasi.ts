@@ -1,22 +1,5 @@
 // WASI preview1 constants and struct layouts (wasi_snapshot_preview1 witx).
-// One place, so that every syscall names its errno cases instead of numbers.
-
-export const enum Errno {
-  SUCCESS = 0, TOOBIG = 1, ACCES = 2, AGAIN = 6, BADF = 8, BUSY = 10, DQUOT = 19, EXIST = 20, FAULT = 21,
-  FBIG = 22, ILSEQ = 25, INTR = 27, INVAL = 28, IO = 29, ISDIR = 31, LOOP = 32,
-  MFILE = 33, MLINK = 34, NAMETOOLONG = 37, NFILE = 41, NOENT = 44, NOMEM = 48, NOSPC = 51,
-  NOSYS = 52, NOTDIR = 54, NOTEMPTY = 55, NOTSUP = 58, NOTTY = 59, OVERFLOW = 61,
-  PERM = 63, PIPE = 64, RANGE = 68, ROFS = 69, SPIPE = 70, XDEV = 75, NOTCAPABLE = 76,
-}
-
-/** Names for the trace and for messages. */
-export const ERRNO_NAMES: Record<number, string> = {
-  0: "SUCCESS", 1: "E2BIG", 2: "EACCES", 6: "EAGAIN", 8: "EBADF", 10: "EBUSY", 19: "EDQUOT", 20: "EEXIST", 21: "EFAULT",
-  22: "EFBIG", 25: "EILSEQ", 27: "EINTR", 28: "EINVAL", 29: "EIO", 31: "EISDIR", 32: "ELOOP",
-  33: "EMFILE", 34: "EMLINK", 37: "ENAMETOOLONG", 41: "ENFILE", 44: "ENOENT", 48: "ENOMEM", 51: "ENOSPC",
-  52: "ENOSYS", 54: "ENOTDIR", 55: "ENOTEMPTY", 58: "ENOTSUP", 59: "ENOTTY", 61: "EOVERFLOW",
-  63: "EPERM", 64: "EPIPE", 68: "ERANGE", 69: "EROFS", 70: "ESPIPE", 75: "EXDEV", 76: "ENOTCAPABLE",
-};
+// The errno values are in errno.ts.
 
 export const enum FileType {
   UNKNOWN = 0, BLOCK_DEVICE = 1, CHARACTER_DEVICE = 2, DIRECTORY = 3,

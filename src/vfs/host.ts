@@ -22,7 +22,8 @@
 // a target that leaves the mount is dangling (ENOENT), so no host path text
 // reaches the guest.
 import * as fs from "node:fs";
-import { Errno, FileType } from "../shared/wasi.js";
+import { FileType } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import {
   assertWritable, fail, VfsError, type DirNode, type FileHandle, type FileNode,
   type MountContext, type Stat, type SymlinkNode, type VNode,

@@ -1,7 +1,6 @@
 // The stdlib image: one file built by engine/build.sh, loaded once per process
 // and shared read-only by every sandbox (file contents are views into it).
 //   "PYVIMG01" | u32 LE index length | JSON index {files: [[path, offset, size]]} | data
-import { readFileSync } from "node:fs";
 import { MemDir, MemFile } from "./memory.js";
 import { InodeCounter, type MountContext } from "./node.js";
 
@@ -12,7 +11,7 @@ const IMAGE_TIME_NS = 1_749_600_000_000_000_000n;
 // The image's inode numbers are fixed when the image loads, before any sandbox
 // exists; sandboxes number their own nodes from SANDBOX_FIRST_INODE (tree.ts).
 const imageMount: MountContext = { id: 1, readonly: true, quota: null, inodes: new InodeCounter(), now: () => IMAGE_TIME_NS };
-const cache = new Map<string, MemDir>();
+const cache = new WeakMap<Uint8Array, MemDir>();
 
 export function parseImage(bytes: Uint8Array): MemDir {
   const magic = Buffer.from(bytes.subarray(0, 8)).toString("latin1");
@@ -35,18 +34,21 @@ export function parseImage(bytes: Uint8Array): MemDir {
   return root;
 }
 
-/** Loads (once per process) the image at `path`. */
-export function loadImage(path: string): MemDir {
-  let root = cache.get(path);
+/**
+ * The stdlib tree of an engine: its image with the guest modules laid over it,
+ * made once per image and shared by every sandbox of the process (read-only).
+ */
+export function stdlibTree(engine: { image: Uint8Array; guest: Record<string, Uint8Array> }): MemDir {
+  let root = cache.get(engine.image);
   if (root === undefined) {
-    root = parseImage(readFileSync(path));
-    cache.set(path, root);
+    root = overlayDir(parseImage(engine.image), engine.guest);
+    cache.set(engine.image, root);
   }
   return root;
 }
 
 /** A read-only tree of extra files (the guest module) laid over the image without copying it. */
-export function overlayDir(base: MemDir, files: Record<string, Uint8Array>): MemDir {
+function overlayDir(base: MemDir, files: Record<string, Uint8Array>): MemDir {
   const root = new MemDir(imageMount);
   for (const [name, node] of base.entries()) root.attach(name, node);
   for (const [filePath, contents] of Object.entries(files)) {

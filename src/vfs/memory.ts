@@ -1,7 +1,8 @@
 // In-memory trees: the writable /tmp and working directory (charged to the
 // sandbox's quota) and, read-only, the stdlib image (file data are views into
 // one shared buffer, never copied per sandbox).
-import { Errno, FileType } from "../shared/wasi.js";
+import { FileType } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import {
   assertWritable, fail, type DirNode, type FileHandle, type FileNode, type MountContext,
   type Stat, type SymlinkNode, type VNode,

@@ -2,7 +2,8 @@
 // it never learns whether a file lives in memory, in the stdlib image or on
 // the host. Operations fail by throwing VfsError(errno): the kernel's syscall
 // wrapper turns that into the returned errno, so backends stay readable.
-import { Errno, FileType } from "../shared/wasi.js";
+import { FileType } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 
 export class VfsError extends Error {
   constructor(readonly errno: Errno, message?: string) {

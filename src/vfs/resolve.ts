@@ -4,7 +4,7 @@
 // the component list (an absolute target restarts at the sandbox root, never
 // the host's), and more than MAX_SYMLINK_EXPANSIONS expansions is ELOOP.
 // No path text is ever edited to resolve `..`.
-import { Errno } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { fail, type DirNode, type SymlinkNode, type VNode } from "./node.js";
 
 export const MAX_PATH_BYTES = 4096;

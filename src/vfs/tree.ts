@@ -5,25 +5,16 @@
 //   /dev/{null,zero,urandom,random}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
 //   ...                            host mounts, read-only or read-write
-import { Errno } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { nullDevice, randomDevice, StreamDevice, zeroDevice } from "./devices.js";
 import { HostMount } from "./host.js";
 import { MemDir, MemFile } from "./memory.js";
 import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext } from "./node.js";
 import { resolve } from "./resolve.js";
+import type { MountSpec } from "../shared/spec.js";
+import { GUEST_HOME, STDLIB_PATH } from "../shared/defaults.js";
 
-export const STDLIB_PATH = "/usr/local/lib/python3.13";
-export const DEFAULT_CWD = "/home/user";
 
-export interface MountSpec {
-  /** Absolute host directory. */
-  hostPath: string;
-  /** Absolute path inside the sandbox. */
-  guestPath: string;
-  readonly: boolean;
-  /** Let the guest make symlinks in a read-write mount (targets must stay inside it). */
-  allowSymlinks?: boolean;
-}
 
 export interface TreeSpec {
   stdlib: MemDir;
@@ -98,7 +89,7 @@ export function buildTree(spec: TreeSpec): SandboxTree {
   attach("/dev/urandom", randomDevice(devices, spec.random));
   attach("/dev/random", randomDevice(devices, spec.random));
   attach("/tmp", new MemDir(mountContext(false, quota)));
-  attach(DEFAULT_CWD, new MemDir(mountContext(false, quota)));
+  attach(GUEST_HOME, new MemDir(mountContext(false, quota)));
 
   try {
     for (const mount of spec.mounts) {
@@ -106,7 +97,7 @@ export function buildTree(spec: TreeSpec): SandboxTree {
       hostMounts.push(hostMount);
       attach(mount.guestPath, hostMount.root);
     }
-    if (spec.cwd !== DEFAULT_CWD) {
+    if (spec.cwd !== GUEST_HOME) {
       const resolved = resolve(root, [root], spec.cwd, true);
       if (resolved.node === undefined) {
         const [parent, name] = ensureParent(root, spec.cwd, skeleton);

@@ -7,9 +7,11 @@ import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
+import { stdlibTree } from "../vfs/image.js";
 import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { encodeValue } from "../shared/codec.js";
-import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
+import { GUEST_HOME } from "../shared/defaults.js";
+import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromEngine, type ToEngine } from "../shared/protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
@@ -36,7 +38,7 @@ function makeSnapshot(): Snapshot | null {
     if (snapshot !== null) return snapshot;
   }
   const kernel = new Kernel({
-    stdlib: engine.stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
+    stdlib: stdlibTree(engine), mounts: [], files: {}, cwd: GUEST_HOME, diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
     trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0,
     cancelRequested: () => false,
   });

@@ -2,15 +2,18 @@
 // A run is synchronous here; the thread is blocked until the guest returns,
 // is interrupted by the tick hook, or the host terminates the thread.
 import { Channel } from "../kernel/channel.js";
-import { Kernel, ProcExit } from "../kernel/kernel.js";
+import { Kernel } from "../kernel/kernel.js";
+import { ProcExit } from "../kernel/exit.js";
 import { Interpreter, loadEngine } from "../engine/engine.js";
-import { Errno } from "../shared/wasi.js";
+import { Errno } from "../shared/errno.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
+import { stdlibTree } from "../vfs/image.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type EngineOutcome, type FsOp, type OutputSegment, type RunRequest, type SandboxSpec } from "./protocol.js";
-import { ERRNO_NAMES } from "../shared/wasi.js";
+import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type EngineOutcome, type FsOp, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
+import type { OutputSegment } from "../shared/run.js";
 
 /** Output is posted to the host in batches: at most every OUTPUT_BATCH_MS, or once OUTPUT_BATCH_BYTES are waiting. */
 const OUTPUT_BATCH_MS = 50;
@@ -34,16 +37,26 @@ export interface ThreadServices {
   takeInterpreter(memoryLimitBytes: number): Interpreter | null;
 }
 
+/**
+ * The run driver: the one way a run is made (the engine thread's, and the
+ * kernel tests' and the compute benchmark's, in-process).
+ */
 export class GuestSandbox {
-  private readonly kernel: Kernel;
+  /** The sandbox's kernel (tests reach into it to play a hostile guest). */
+  readonly kernel: Kernel;
   private readonly channel = new Channel();
-  private interpreter: Interpreter | null = null;
+  private interpreterNow: Interpreter | null = null;
   private currentRunId = 0;
   /** Set while run() runs: output outside a run (an interpreter's start-up) stays in the kernel's log. */
   private running = false;
   private lastPostMs = 0;
   private fresh = true;
   private readonly functions: ReadonlySet<string>;
+
+  /** The current interpreter: a new one after a reset; null if none could start. */
+  get interpreter(): Interpreter | null {
+    return this.interpreterNow;
+  }
 
   get memoryLimitBytes(): number {
     return this.spec.memoryLimitBytes;
@@ -53,7 +66,7 @@ export class GuestSandbox {
     this.functions = new Set(spec.functions);
     const engine = loadEngine();
     this.kernel = new Kernel({
-      stdlib: engine.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      stdlib: stdlibTree(engine), mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
@@ -76,14 +89,14 @@ export class GuestSandbox {
     const restored = this.spec.deterministic ? null : this.services.takeInterpreter(this.spec.memoryLimitBytes);
     if (restored !== null) {
       restored.bind(this.kernel.imports(), attach);
-      this.interpreter = restored;
+      this.interpreterNow = restored;
     } else {
       const engine = loadEngine();
       const { interpreter, status } = Interpreter.boot(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, attach);
       if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
-      this.interpreter = interpreter;
+      this.interpreterNow = interpreter;
     }
-    const interpreter = this.interpreter;
+    const interpreter = this.interpreterNow;
     this.kernel.tickControl = { setInterval: (interval) => interpreter.setTickInterval(interval) };
     this.fresh = true;
   }
@@ -140,7 +153,7 @@ export class GuestSandbox {
     let exitCode: number | null = null;
     let trap: string | null = null;
     try {
-      this.interpreter!.run();
+      this.interpreterNow!.run();
     } catch (error) {
       // The guest unwound out of the interpreter: it cannot be re-entered.
       if (error instanceof ProcExit) exitCode = error.code;
@@ -163,7 +176,7 @@ export class GuestSandbox {
       result, stopReason: k.stopReason, exitCode, trap, protocolError,
       stats: {
         wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
-        memoryBytes: this.interpreter?.memory.buffer.byteLength ?? 0,
+        memoryBytes: this.interpreterNow?.memory.buffer.byteLength ?? 0,
         stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2), queuedMs: 0,
       },
       trace: k.trace ? [...k.trace.entries] : null,
@@ -230,12 +243,12 @@ export class GuestSandbox {
   }
 
   private reset(): void {
-    this.interpreter = null;
+    this.interpreterNow = null;
     this.kernel.resetFds();
     try {
       this.start();
     } catch {
-      this.interpreter = null;
+      this.interpreterNow = null;
     }
   }
 
@@ -287,9 +300,9 @@ export class GuestSandbox {
    * snapshot for another sandbox (Interpreter.resetTo checks the rest).
    */
   dispose(): Interpreter | null {
-    const interpreter = this.interpreter;
+    const interpreter = this.interpreterNow;
     this.kernel.dispose();
-    this.interpreter = null;
+    this.interpreterNow = null;
     return interpreter;
   }
 }

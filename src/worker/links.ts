@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromEngine, type ToEngine } from "./protocol.js";
+import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromEngine, type ToEngine } from "../shared/protocol.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromEngine, { type: "call" }>): void;

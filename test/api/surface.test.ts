@@ -5,8 +5,20 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "runPython",
+    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError",
+    "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "versions",
   ]);
+});
+
+test("a Sandbox has no internal run entry point (the CLI uses run, runFile and runModule like any user)", () => {
+  assert.equal((api.Sandbox.prototype as unknown as Record<string, unknown>).execute, undefined);
+});
+
+test("versions() names this package's version and the engine's CPython", () => {
+  const v = api.versions();
+  assert.match(v.pyvisor, /^\d+\.\d+\.\d+/);
+  assert.equal(v.python, "3.13.5");
+  assert.match(v.engineSha256 ?? "", /^[0-9a-f]{64}$/);
 });
 
 test("ErrorType lists the documented codes", () => {

@@ -13,7 +13,9 @@ import * as options from "../../src/api/options.js";
 import { Kernel } from "../../src/kernel/kernel.js";
 import { Channel } from "../../src/kernel/channel.js";
 import { loadEngine } from "../../src/engine/engine.js";
-import { STDLIB_PATH } from "../../src/vfs/tree.js";
+import { STDLIB_PATH } from "../../src/shared/defaults.js";
+import { stdlibTree } from "../../src/vfs/image.js";
+import { MAX_HARD_STOP_GRACE_MS } from "../../src/pool/options.js";
 
 const MAX_TIME_LIMIT_MS = 2_000_000_000;
 const hostDir = mkdtempSync(join(tmpdir(), "pyvisor-bad-options-"));
@@ -359,7 +361,7 @@ for (const [option, value] of poolCases) {
 
 test("the documented maximum timeout, with the maximum grace, runs normally (no timer overflow)", async () => {
   assert.equal(options.MAX_TIME_LIMIT_MS, MAX_TIME_LIMIT_MS);
-  const own = new Pool({ size: 1, isolation: "thread", hardStopGraceMs: options.MAX_HARD_STOP_GRACE_MS });
+  const own = new Pool({ size: 1, isolation: "thread", hardStopGraceMs: MAX_HARD_STOP_GRACE_MS });
   try {
     await using box = await Sandbox.create({ pool: own, timeout: MAX_TIME_LIMIT_MS, cpuTime: MAX_TIME_LIMIT_MS, functionTimeout: MAX_TIME_LIMIT_MS, functions: { f: async () => 7 } });
     const result = await box.run("f() * 6", { timeout: MAX_TIME_LIMIT_MS });
@@ -391,7 +393,7 @@ test("a policy denying random_get is accepted for a snapshot-restored sandbox, w
 
 test("the syscall names a policy rule may give are exactly the kernel's", () => {
   const kernel = new Kernel({
-    stdlib: loadEngine().stdlib, mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 16, maxOpenFiles: 16,
+    stdlib: stdlibTree(loadEngine()), mounts: [], files: {}, cwd: "/home/user", diskQuotaBytes: 1 << 20, inodeQuota: 16, maxOpenFiles: 16,
     trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0, cancelRequested: () => false,
   });
   try {

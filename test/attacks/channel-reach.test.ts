@@ -84,7 +84,7 @@ test("renumbering (WASI's dup2) a file onto every low fd mid-run leaves the run 
   // CPython's WASI build has no os.dup2: the program's dup2 is fd_renumber, made here from a host call mid-run.
   const errnos: number[] = [];
   const guest = startGuest({
-    call: (kernel, args) => {
+    functions: { dup2: (kernel, args) => {
       const fdRenumber = kernel.imports().wasi_snapshot_preview1!.fd_renumber as (from: number, to: number) => number;
       let current = args[0] as number;
       for (let to = 0; to < 1024; to++) {
@@ -94,7 +94,7 @@ test("renumbering (WASI's dup2) a file onto every low fd mid-run leaves the run 
       }
       errnos.push(fdRenumber(current, CHANNEL_FD));
       return encodeValue({ ok: true, value: current });
-    },
+    } },
   });
   const run = guest.run("import os, pyvisor\nfd = os.open('/tmp/moved', os.O_RDWR | os.O_CREAT)\nlast = pyvisor.call('dup2', fd)\n[last, pyvisor.call('dup2', os.open('/tmp/again', os.O_RDWR | os.O_CREAT))]");
   assert.equal(run.error, null, JSON.stringify(run.error));

@@ -14,7 +14,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ProcExit } from "../../src/kernel/kernel.js";
+import { ProcExit } from "../../src/kernel/exit.js";
 import { fdSyscalls } from "../../src/kernel/syscalls-fd.js";
 import { pathSyscalls } from "../../src/kernel/syscalls-path.js";
 import { processSyscalls } from "../../src/kernel/syscalls-process.js";

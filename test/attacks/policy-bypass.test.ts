@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { ROOT_FD, WASI_ERRNO, wasi } from "../helpers/wasi.js";
-import type { PolicySpec } from "../../src/policy/policy.js";
+import type { PolicySpec } from "../../src/shared/spec.js";
 
 const PRECIOUS = "precious contents";
 const DENIED = "ENOTTY";

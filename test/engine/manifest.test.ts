@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENGINE_DIR } from "../../src/engine/engine.js";
+import { ENGINE_DIR } from "../../src/shared/defaults.js";
 
 const manifest = JSON.parse(readFileSync(join(ENGINE_DIR, "manifest.json"), "utf8")) as {
   cpython: { version: string; sourceSha256: string };

@@ -1,13 +1,17 @@
-// Runs Python inside our engine, in-process: one Kernel + one Interpreter per
-// guest, driven exactly like the worker drives it (request over the channel,
-// pyvisor_run, result back over the channel). Booting costs ~200 ms, so test
-// files share a guest where state does not matter.
-import { Kernel, ProcExit, type StopReason } from "../../src/kernel/kernel.js";
-import { Channel } from "../../src/kernel/channel.js";
-import { loadEngine, Interpreter } from "../../src/engine/engine.js";
-import { encodeValue, decodeValue } from "../../src/shared/codec.js";
-import type { MountSpec } from "../../src/vfs/tree.js";
-import type { PolicySpec } from "../../src/policy/policy.js";
+// Runs Python inside our engine, in-process, through the product's own run
+// driver (src/worker/guest-sandbox.ts), as an engine thread runs it but
+// without the thread: the kernel and attack tests exercise the same driver
+// as users. Booting costs ~200 ms, so test files share a guest where state
+// does not matter.
+import { GuestSandbox, type ThreadServices } from "../../src/worker/guest-sandbox.js";
+import type { Kernel } from "../../src/kernel/kernel.js";
+import type { Interpreter } from "../../src/engine/engine.js";
+import { decodeValue } from "../../src/shared/codec.js";
+import { GUEST_HOME } from "../../src/shared/defaults.js";
+import type { StopReason } from "../../src/shared/run.js";
+import type { MountSpec, PolicySpec } from "../../src/shared/spec.js";
+
+export { GUEST_HOME };
 
 export interface GuestOptions {
   mounts?: MountSpec[];
@@ -20,8 +24,8 @@ export interface GuestOptions {
   cwd?: string;
   deterministic?: boolean;
   policy?: PolicySpec;
-  /** Answers the guest's host-function calls (pyvisor.call): gets the decoded arguments, returns the encoded answer. */
-  call?: (kernel: Kernel, args: unknown[]) => Uint8Array;
+  /** Host functions (pyvisor.call(name, ...)): each gets the kernel and the decoded arguments, and returns the encoded answer. */
+  functions?: Record<string, (kernel: Kernel, args: unknown[]) => Uint8Array>;
 }
 
 export interface RunOptions {
@@ -43,97 +47,86 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   stopReason: StopReason | null;
-  /** What pyvisor_run returned (-1 when the driver itself failed). */
-  status: number;
   /** False when the guest never sent its "done" frame. */
   done: boolean;
-  /** Set when the guest unwound out of the interpreter (a wasm trap or proc_exit): it cannot run again. */
+  /** Set when the guest unwound out of the interpreter (a wasm trap or proc_exit); the driver then starts a new one. */
   trap: string | null;
 }
 
 export interface Guest {
-  kernel: Kernel;
-  interpreter: Interpreter;
+  readonly kernel: Kernel;
+  readonly interpreter: Interpreter;
   run(code: string, options?: RunOptions): RunResult;
   /** Runs `code` and returns its value, failing with the guest's traceback on an error. */
   value(code: string, options?: RunOptions): unknown;
 }
 
-export const GUEST_HOME = "/home/user";
-
 export function startGuest(options: GuestOptions = {}): Guest {
-  const engine = loadEngine();
-  const channel = new Channel();
-  const kernel = new Kernel({
-    stdlib: engine.stdlib,
+  const functions = options.functions ?? {};
+  const output: Record<1 | 2, Uint8Array[]> = { 1: [], 2: [] };
+  const services: ThreadServices = {
+    call: (_runId, kind, payload) => {
+      if (kind !== "function") return new Uint8Array(0);
+      const { name, args } = decodeValue(payload) as { name: string; args: unknown[] };
+      return functions[name]!(sandbox.kernel, args);
+    },
+    output: (_runId, segments) => {
+      for (const { fd, chunk } of segments) output[fd].push(chunk);
+    },
+    cancelRequested: () => false,
+    interruptRequested: () => false,
+    takeInterpreter: () => null,
+  };
+  const sandbox = new GuestSandbox({
+    memoryLimitBytes: options.memoryLimitBytes ?? 256 * 1024 * 1024,
     mounts: options.mounts ?? [],
+    env: options.env ?? { HOME: GUEST_HOME },
     files: options.files ?? {},
+    cwd: options.cwd ?? GUEST_HOME,
     diskQuotaBytes: options.diskQuotaBytes ?? 1e8,
     inodeQuota: options.inodeQuota ?? 1e4,
     maxOpenFiles: options.maxOpenFiles ?? 64,
-    ...(options.policy !== undefined ? { policy: options.policy } : {}),
-    trace: false,
-    channel,
-    cancelRequested: () => false,
-    env: options.env ?? { HOME: GUEST_HOME },
-    cwd: options.cwd ?? GUEST_HOME,
     deterministic: options.deterministic ?? false,
     seed: 1,
-  });
-  const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), options.memoryLimitBytes ?? 256 * 1024 * 1024, (m) => kernel.attachMemory(m));
-  if (status !== 0) throw new Error(`interpreter failed to start (status ${status}): ${kernel.stderr.text()}`);
-
-  const env = options.env ?? { HOME: GUEST_HOME };
-  const cwd = options.cwd ?? GUEST_HOME;
-  // The first request tells the driver to take this sandbox's cwd and environment (as the worker does).
-  let fresh = true;
-  let dead: string | null = null;
+    policy: options.policy ?? {},
+    trace: false,
+    functions: Object.keys(functions),
+  }, services);
+  const text = (fd: 1 | 2) => Buffer.concat(output[fd].splice(0)).toString("utf8");
+  let runId = 0;
 
   const run = (code: string, runOptions: RunOptions = {}): RunResult => {
-    if (dead !== null) throw new Error(`this guest cannot run any more: ${dead}`);
-    let result: { value: unknown; error: GuestError | null; exitCode: number } | undefined;
-    channel.handlers = {
-      call: (payload) => options.call?.(kernel, (decodeValue(payload) as { args: unknown[] }).args) ?? new Uint8Array(),
-      done: (payload) => { result = decodeValue(payload) as typeof result; },
-      protocolError: (message) => { throw new Error(`protocol error: ${message}`); },
-    };
-    channel.reset(encodeValue({ code, filename: "<string>", fresh, env, cwd }));
-    fresh = false;
-    kernel.beginRun(runOptions.stdin ?? new Uint8Array(), {
-      wallDeadlineMs: performance.now() + (runOptions.timeoutMs ?? 10_000),
-      cpuBudgetMs: Infinity,
-      tickBudget: Infinity,
+    const outcome = sandbox.run(++runId, {
+      request: { kind: "code", code, filename: "<string>", argv: ["<string>"], mode: "auto", inputs: null, printErrors: false },
+      stdin: runOptions.stdin ?? new Uint8Array(), stdinStream: false,
+      timeoutMs: runOptions.timeoutMs ?? 10_000, queuedAtEpochMs: 0, cpuTimeMs: Infinity, tickLimit: Infinity,
       outputLimitBytes: runOptions.outputLimitBytes ?? 1e6,
     });
-    let runStatus = -1;
-    let trap: string | null = null;
-    try {
-      runStatus = interpreter.run();
-    } catch (error) {
-      trap = error instanceof ProcExit ? `proc_exit(${error.code})` : String(error);
-      dead = trap;
-    }
+    const result = outcome.result === null ? undefined : decodeValue(outcome.result) as { value: unknown; error: GuestError | null; exitCode: number };
     return {
       value: result?.value ?? null,
       error: result?.error ?? null,
       exitCode: result?.exitCode ?? -1,
-      stdout: kernel.stdout.text(),
-      stderr: kernel.stderr.text(),
-      stopReason: kernel.stopReason,
-      status: runStatus,
+      stdout: text(1),
+      stderr: text(2),
+      stopReason: outcome.stopReason,
       done: result !== undefined,
-      trap,
+      trap: outcome.trap ?? (outcome.exitCode !== null ? `proc_exit(${outcome.exitCode})` : null),
     };
   };
 
   const value = (code: string, runOptions?: RunOptions): unknown => {
     const result = run(code, runOptions);
-    if (!result.done) throw new Error(`the guest did not finish the run (status ${result.status}, trap ${result.trap}); stderr:\n${result.stderr}`);
+    if (!result.done) throw new Error(`the guest did not finish the run (trap ${result.trap}); stderr:\n${result.stderr}`);
     if (result.error !== null) throw new Error(`guest raised ${result.error.type}: ${result.error.message}\n${result.error.traceback}`);
     return result.value;
   };
 
-  return { kernel, interpreter, run, value };
+  return {
+    get kernel() { return sandbox.kernel; },
+    get interpreter() { return sandbox.interpreter!; },
+    run, value,
+  };
 }
 
 /** Python source for a string literal (JSON strings are valid Python literals for our inputs). */

@@ -4,8 +4,8 @@
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadEngine } from "../../src/engine/engine.js";
-import { ProcExit } from "../../src/kernel/kernel.js";
-import { ERRNO_NAMES } from "../../src/shared/wasi.js";
+import { ProcExit } from "../../src/kernel/exit.js";
+import { ERRNO_NAMES } from "../../src/shared/errno.js";
 import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { RIGHT, ROOT_FD, WASI_ERRNO, wasi, type WasiHarness } from "../helpers/wasi.js";
 

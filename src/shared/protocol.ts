@@ -1,13 +1,9 @@
 // Messages between the host side (pool) and an engine thread. Everything here
 // is structured-clone data: specs go in, outcomes come out.
-import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, type CodecLimits } from "../shared/codec.js";
-import { ErrorType } from "../shared/errors.js";
-import type { PolicySpec } from "../policy/policy.js";
-import type { MountSpec } from "../vfs/tree.js";
-import type { StopReason, TraceEntry } from "../kernel/kernel.js";
-import type { OutputSegment } from "../kernel/stdio.js";
-
-export type { OutputSegment } from "../kernel/stdio.js";
+import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, type CodecLimits } from "./codec.js";
+import { ErrorType } from "./errors.js";
+import type { MountSpec, PolicySpec } from "./spec.js";
+import type { OutputSegment, StopReason, TraceEntry } from "./run.js";
 
 /** Everything an engine thread needs to build one sandbox. */
 export interface SandboxSpec {

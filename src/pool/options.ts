@@ -1,0 +1,49 @@
+// The pool's options and their checks.
+import { checkObject, integer, invalid, milliseconds, type Checks } from "../shared/checks.js";
+
+/** Most engines a pool may have (each is a process or thread with its own memory). */
+export const MAX_POOL_SIZE = 256;
+/** Longest hard-stop grace, in ms: a run's limit plus its grace still fits a Node timer. */
+export const MAX_HARD_STOP_GRACE_MS = 60_000;
+const MAX_WARM_INTERPRETERS = 64;
+
+export type Isolation = "process" | "thread";
+
+export interface PoolOptions {
+  /** Number of engines: an integer from 1 to 256. Default: the machine's available parallelism. */
+  size?: number;
+  /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
+  isolation?: Isolation;
+  /** Runs that may wait per engine before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
+  maxQueuePerEngine?: number;
+  /** How long after its deadline a run that ignores the interrupt is killed, in ms: 0 to 60 000. Default 500. */
+  hardStopGraceMs?: number;
+  /**
+   * Keep the initialized-interpreter snapshot on disk (true: the default
+   * directory, see defaultSnapshotCacheDir) so that new processes skip
+   * CPython's start-up. Processes that share the file share its str hash
+   * secret. Default false: one snapshot per engine. A string is the directory.
+   */
+  snapshotCache?: boolean | string;
+  /** Interpreters each engine restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
+  warmInterpreters?: number;
+}
+
+const POOL_OPTIONS: Checks<PoolOptions> = {
+  size: integer(1, MAX_POOL_SIZE),
+  isolation: (value, option) => {
+    if (value !== "process" && value !== "thread") invalid(option, '"process" or "thread"', value);
+  },
+  maxQueuePerEngine: integer(1, Number.MAX_SAFE_INTEGER),
+  hardStopGraceMs: milliseconds(0, MAX_HARD_STOP_GRACE_MS),
+  snapshotCache: (value, option) => {
+    if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);
+  },
+  warmInterpreters: integer(0, MAX_WARM_INTERPRETERS),
+};
+
+/** Validates `new Pool`'s options (an own copy, read once). */
+export function checkPoolOptions(options: unknown): PoolOptions {
+  return checkObject<PoolOptions>(options, "options", POOL_OPTIONS, "");
+}
+

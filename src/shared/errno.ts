@@ -1,0 +1,32 @@
+// The WASI errno values the kernel answers with (wasi_snapshot_preview1), in
+// one list: `Errno.NOENT` in code, "ENOENT" in traces, messages and policy
+// rules, both made from the table below so that they cannot disagree.
+
+export const Errno = {
+  SUCCESS: 0, TOOBIG: 1, ACCES: 2, AGAIN: 6, BADF: 8, BUSY: 10, DQUOT: 19, EXIST: 20, FAULT: 21,
+  FBIG: 22, ILSEQ: 25, INTR: 27, INVAL: 28, IO: 29, ISDIR: 31, LOOP: 32,
+  MFILE: 33, MLINK: 34, NAMETOOLONG: 37, NFILE: 41, NOENT: 44, NOMEM: 48, NOSPC: 51,
+  NOSYS: 52, NOTDIR: 54, NOTEMPTY: 55, NOTSUP: 58, NOTTY: 59, OVERFLOW: 61,
+  PERM: 63, PIPE: 64, RANGE: 68, ROFS: 69, SPIPE: 70, XDEV: 75, NOTCAPABLE: 76,
+} as const;
+export type Errno = (typeof Errno)[keyof typeof Errno];
+
+type Key = keyof typeof Errno;
+/** The POSIX name of each errno: "E" + its key, except SUCCESS and E2BIG (TOOBIG in WASI). */
+export type ErrnoName = "SUCCESS" | "E2BIG" | `E${Exclude<Key, "SUCCESS" | "TOOBIG">}`;
+
+const posixName = (key: Key): ErrnoName => (key === "SUCCESS" ? "SUCCESS" : key === "TOOBIG" ? "E2BIG" : `E${key}` as ErrnoName);
+
+/** errno -> POSIX name ("ENOENT"). */
+export const ERRNO_NAMES: Readonly<Record<number, ErrnoName>> = Object.freeze(
+  Object.fromEntries((Object.keys(Errno) as Key[]).map((key) => [Errno[key], posixName(key)])),
+);
+
+/** POSIX name -> errno. */
+export const ERRNO_BY_NAME: Readonly<Record<ErrnoName, Errno>> = Object.freeze(
+  Object.fromEntries((Object.keys(Errno) as Key[]).map((key) => [posixName(key), Errno[key]])) as Record<ErrnoName, Errno>,
+);
+
+export function isErrnoName(name: unknown): name is ErrnoName {
+  return typeof name === "string" && Object.hasOwn(ERRNO_BY_NAME, name);
+}
