@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const SRC = fileURLToPath(new URL("../../../src/", import.meta.url));
+const SRC = fileURLToPath(new URL("../../src/", import.meta.url));
 
 /** What each folder may import besides itself. */
 const ALLOWED: Record<string, string[]> = {
