@@ -2,7 +2,8 @@
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, InvalidOptionsError, type CrashKind, type LimitName } from "../shared/errors.js";
+import { DisposedError, ErrorType, FsErrno, InvalidOptionsError, SandboxFsError, type CrashKind, type LimitName } from "../shared/errors.js";
+import { describeErrno, ERRNO_NAMES } from "../shared/errno.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
 import { AsyncCalls, type Settled } from "./async-calls.js";
 import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
@@ -386,7 +387,11 @@ export class Sandbox implements AsyncDisposable {
       this.checkAlive();
       const task = this.queue.then(async () => {
         await this.placeIfLost();
-        return this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp);
+        try {
+          return await this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp);
+        } catch (error) {
+          throw error instanceof FsErrno ? fsError(error.errno, fsOp) : error;
+        }
       });
       this.queue = task.catch(() => undefined);
       return task;
@@ -457,4 +462,12 @@ function program(o: RunOptions, argv: string[], printErrors: boolean): Omit<Gues
     ...(o.path0 !== undefined ? { path0: o.path0 } : {}),
     ...(o.stdio !== undefined ? { stdio: { terminal: o.stdio.terminal ?? false, unbuffered: o.stdio.unbuffered ?? false } } : {}),
   };
+}
+
+/** Node's fs names for each sb.fs operation (the `syscall` of its errors). */
+const FS_SYSCALLS = { read: "open", write: "open", mkdir: "mkdir", list: "scandir", stat: "stat", remove: "rm" } as const;
+
+function fsError(errno: number, op: { op: keyof typeof FS_SYSCALLS; path: string }): SandboxFsError {
+  const code = ERRNO_NAMES[errno] ?? "EIO";
+  return new SandboxFsError(code, errno, FS_SYSCALLS[op.op], op.path, describeErrno(code));
 }

@@ -5,7 +5,7 @@
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
 import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
-import { PyvisorError, SandboxCrashedError } from "../shared/errors.js";
+import { FsErrno, PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
 import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
@@ -153,7 +153,7 @@ export class Pool {
         this.fsOps.delete(message.opId);
         if (op) this.request(op.engine, -1);
         if (op && message.ok) op.resolve(message.value);
-        else op?.reject(new PyvisorError(message.error ?? "file operation failed"));
+        else op?.reject(message.errno !== undefined ? new FsErrno(message.errno, message.error ?? "") : new PyvisorError(message.error ?? "file operation failed"));
         break;
       }
     }

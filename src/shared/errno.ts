@@ -27,6 +27,24 @@ export const ERRNO_BY_NAME: Readonly<Record<ErrnoName, Errno>> = Object.freeze(
   Object.fromEntries((Object.keys(Errno) as Key[]).map((key) => [posixName(key), Errno[key]])) as Record<ErrnoName, Errno>,
 );
 
+/** What each errno means, in the words of strerror (for messages such as sb.fs errors). */
+const DESCRIPTIONS: Partial<Record<ErrnoName, string>> = {
+  E2BIG: "argument list too long", EACCES: "permission denied", EAGAIN: "resource temporarily unavailable",
+  EBADF: "bad file descriptor", EBUSY: "resource busy", EDQUOT: "disk quota exceeded", EEXIST: "file exists",
+  EFAULT: "bad address", EFBIG: "file too large", EILSEQ: "illegal byte sequence", EINTR: "interrupted system call",
+  EINVAL: "invalid argument", EIO: "i/o error", EISDIR: "is a directory", ELOOP: "too many symbolic links",
+  EMFILE: "too many open files", EMLINK: "too many links", ENAMETOOLONG: "file name too long",
+  ENFILE: "too many open files in system", ENOENT: "no such file or directory", ENOMEM: "out of memory",
+  ENOSPC: "no space left on device", ENOSYS: "function not implemented", ENOTDIR: "not a directory",
+  ENOTEMPTY: "directory not empty", ENOTSUP: "operation not supported", ENOTTY: "not a tty",
+  EOVERFLOW: "value too large", EPERM: "operation not permitted", EPIPE: "broken pipe", ERANGE: "result out of range",
+  EROFS: "read-only file system", ESPIPE: "illegal seek", EXDEV: "cross-device link", ENOTCAPABLE: "capabilities insufficient",
+};
+
+export function describeErrno(name: ErrnoName): string {
+  return DESCRIPTIONS[name] ?? name;
+}
+
 export function isErrnoName(name: unknown): name is ErrnoName {
   return typeof name === "string" && Object.hasOwn(ERRNO_BY_NAME, name);
 }

@@ -66,6 +66,25 @@ export class DisposedError extends PyvisorError {
     super(`this ${what} has been disposed`);
   }
 }
+/** @internal An sb.fs operation refused by the sandbox's VFS, on its way to the API (which adds the path and syscall). */
+export class FsErrno extends PyvisorError {
+  constructor(readonly errno: number, message: string) {
+    super(message);
+  }
+}
+/**
+ * An `sb.fs` call failed in the sandbox's file system, as Node's `fs` fails:
+ * `code` is the POSIX name ("ENOENT"), `errno` the sandbox's (WASI) number,
+ * `syscall` the operation ("open", "mkdir", "scandir", "stat", "rm") and `path`
+ * the sandbox path; the message reads like Node's
+ * ("ENOENT: no such file or directory, open '/nope'").
+ */
+export class SandboxFsError extends PyvisorError {
+  override name = "SandboxFsError";
+  constructor(readonly code: string, readonly errno: number, readonly syscall: string, readonly path: string, description: string) {
+    super(`${code}: ${description}, ${syscall} '${path}'`);
+  }
+}
 /**
  * The worker that held a sandbox died (a hard stop of a run on it, or a
  * crash) while a host-side operation on the sandbox waited for it: the

@@ -112,7 +112,7 @@ export type FromEngine =
   | { type: "output"; runId: number; segments: OutputSegment[] }
   | { type: "call"; runId: number; callId: number; kind: CallKind; payload: Uint8Array }
   | { type: "done"; runId: number; outcome: EngineOutcome }
-  | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null };
+  | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null; errno?: number };
 
 /** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
 export type CallKind = "function" | "stdin";

@@ -8,7 +8,7 @@ import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cach
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { stdlibTree } from "../vfs/image.js";
-import { describeFsError, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
+import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { encodeValue } from "../shared/codec.js";
 import { GUEST_HOME } from "../shared/defaults.js";
 import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromEngine, type ToEngine } from "../shared/protocol.js";
@@ -179,7 +179,7 @@ port.on("message", (message: ToEngine) => {
         if (sandbox === undefined) throw new Error("the sandbox does not exist in this worker");
         post({ type: "fsResult", opId: message.opId, ok: true, value: sandbox.fs(message.fs), error: null });
       } catch (error) {
-        post({ type: "fsResult", opId: message.opId, ok: false, value: null, error: describeFsError(error) });
+        post({ type: "fsResult", opId: message.opId, ok: false, value: null, ...fsFailure(error) });
       }
       break;
     }

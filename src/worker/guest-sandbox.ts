@@ -316,7 +316,8 @@ function removeTree(parent: DirNode, name: string, recursive: boolean): void {
   parent.remove(name, node?.kind === "dir");
 }
 
-export function describeFsError(error: unknown): string {
-  if (error instanceof VfsError) return `${ERRNO_NAMES[error.errno] ?? error.errno}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
+/** A failed sb.fs operation as the host gets it: the errno when the VFS refused it, else a message. */
+export function fsFailure(error: unknown): { error: string; errno?: number } {
+  if (error instanceof VfsError) return { error: `${ERRNO_NAMES[error.errno] ?? error.errno}: ${error.message}`, errno: error.errno };
+  return { error: error instanceof Error ? error.message : String(error) };
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorType, Pool, PyvisorError, Sandbox } from "../../src/api/index.js";
+import { ErrorType, Pool, PyvisorError, Sandbox, SandboxFsError } from "../../src/api/index.js";
 
 let pool: Pool;
 before(() => {
@@ -83,4 +83,32 @@ test("an sb.fs call after the sandbox's worker was hard-stopped works on the re-
   } finally {
     await own.close();
   }
+});
+
+test("an sb.fs error reads like Node's fs: code, errno, syscall and path, and a message naming the path", async () => {
+  await using sb = await Sandbox.create({ pool });
+  const missing = await sb.fs.readFile("/home/user/nope").catch((error: unknown) => error);
+  assert.ok(missing instanceof SandboxFsError);
+  assert.ok(missing instanceof PyvisorError);
+  assert.deepEqual({ code: missing.code, errno: missing.errno, syscall: missing.syscall, path: missing.path },
+    { code: "ENOENT", errno: 44, syscall: "open", path: "/home/user/nope" });
+  assert.equal(missing.message, "ENOENT: no such file or directory, open '/home/user/nope'");
+});
+
+test("each sb.fs operation names its own syscall and errno (EROFS, ENOTDIR, ENOSPC)", async () => {
+  await using sb = await Sandbox.create({ pool, diskQuota: 4096 });
+  const fail = (promise: Promise<unknown>) => promise.then(() => null, (error: SandboxFsError) => `${error.code} ${error.syscall} ${error.path}`);
+  assert.deepEqual([
+    await fail(sb.fs.mkdir("/usr/made")),
+    await fail(sb.fs.list("/usr/local/bin/python3")),
+    await fail(sb.fs.writeFile("/home/user/big", new Uint8Array(64 * 1024))),
+    await fail(sb.fs.remove("/tmp/absent")),
+    await fail(sb.fs.stat("/tmp/absent")),
+  ], [
+    "EROFS mkdir /usr/made",
+    "ENOTDIR scandir /usr/local/bin/python3",
+    "ENOSPC open /home/user/big",
+    "ENOENT rm /tmp/absent",
+    "ENOENT stat /tmp/absent",
+  ]);
 });
