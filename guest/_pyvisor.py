@@ -343,8 +343,25 @@ def _value_repr(value):
     return text if len(text) <= _MAX_REPR_CHARS else text[:_MAX_REPR_CHARS] + "..."
 
 
+_display = None
+
+
+def _display_repr(value):
+    """A notebook's view of the value: repr() with containers, strings and ints cut (reprlib), so its cost is bounded."""
+    global _display
+    if _display is None:
+        import reprlib
+        _display = reprlib.Repr(maxlevel=6, maxtuple=1000, maxlist=1000, maxarray=1000, maxdict=1000, maxset=1000,
+                                maxfrozenset=1000, maxdeque=1000, maxstring=100000, maxlong=100000, maxother=100000)
+    try:
+        return _display.repr(value)
+    except Exception:
+        return _value_repr(value)[:100000]
+
+
 def _set_value(result, value):
-    """The value as data when the codec can carry it, else its repr (flagged valueRepr)."""
+    """The value as data when the codec can carry it, else its repr (flagged valueRepr); a display repr either way."""
+    result["repr"] = _display_repr(value)
     try:
         _encode(value)
         result["value"] = value
@@ -353,8 +370,20 @@ def _set_value(result, value):
         result["valueRepr"] = True
 
 
+def _unbind_inputs(bound):
+    """Inputs are the run's own: each name still bound to its input goes (a name the program rebound stays)."""
+    try:
+        names = _main.__dict__
+        for name, value in bound:
+            if names.get(name, _unbind_inputs) is value:
+                del names[name]
+    except Exception:
+        pass
+
+
 def _serve_run(repair):
-    result = {"value": None, "valueRepr": False, "error": None, "exitCode": 0}
+    result = {"value": None, "valueRepr": False, "repr": None, "error": None, "exitCode": 0}
+    bound = ()
     _release_reserve("compile")
     try:
         request = _receive("R")
@@ -365,7 +394,9 @@ def _serve_run(repair):
         _bind_functions(request.get("functions") or (), request.get("asyncFunctions") or ())
         inputs = request.get("inputs")
         if inputs:
-            _main.__dict__.update(_decode(inputs))
+            values = _decode(inputs)
+            bound = tuple(values.items())
+            _main.__dict__.update(values)
         try:
             value = _run(request)
             repair()
@@ -392,6 +423,7 @@ def _serve_run(repair):
             sys.stderr.flush()
         except BaseException:
             pass
+        _unbind_inputs(bound)
         _send("D", result)
     finally:
         _restore_reserves()

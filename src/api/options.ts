@@ -67,8 +67,15 @@ export interface SandboxOptions {
   maxOpenFiles?: number;
   /** Host directories to mount (see MountOption). Default none. */
   mounts?: MountOption[];
-  /** The guest's whole environment: names without "=" or NUL, string values without NUL. Nothing comes from the host. Default {HOME, PATH, LANG, TZ}. */
-  env?: Record<string, string>;
+  /**
+   * Environment variables, set over the defaults (DEFAULTS.env: HOME, PATH,
+   * LANG, TZ): names without "=" or NUL, string values without NUL; `null`
+   * removes a default. Nothing comes from the host. With `envDefaults: false`
+   * the environment is exactly `env`.
+   */
+  env?: Record<string, string | null>;
+  /** Start the environment from DEFAULTS.env (true, the default) or from nothing (false). */
+  envDefaults?: boolean;
   /** Files to create before the first run: absolute guest path (not under /dev or pyvisor's own files) -> string or bytes. */
   files?: Record<string, string | Uint8Array>;
   /** Working directory: an absolute guest path without "..", not under /dev or pyvisor's own files. Default /home/user. */
@@ -294,7 +301,10 @@ const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
   mounts: mountList,
   env: record((key, option) => {
     if (key === "" || (key as string).includes("=") || (key as string).includes("\0")) invalid(option, "named without \"=\" or NUL", key);
-  }, noNul),
+  }, (value, option) => {
+    if (value !== null) noNul(value, option);
+  }),
+  envDefaults: boolean,
   files: record(placePath(false), contents),
   cwd: placePath(false),
   deterministic: boolean,
@@ -379,7 +389,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
     spec: {
       memoryLimitBytes: checkMemoryLimit(o.memoryLimit),
       mounts: mounts.map((mount) => ({ hostPath: mount.host, guestPath: mount.guest, readonly: mount.readonly !== false, allowSymlinks: mount.allowSymlinks === true })),
-      env: { ...(o.env ?? DEFAULTS.env) },
+      env: environment(o.envDefaults === false ? {} : DEFAULTS.env, o.env ?? {}),
       files,
       cwd,
       diskQuotaBytes: o.diskQuota ?? DEFAULTS.diskQuotaBytes,
@@ -460,4 +470,14 @@ export function checkFsRemoveOptions(options: unknown): { recursive: boolean } {
 export function checkFsData(data: unknown): Uint8Array {
   contents(data, "data");
   return typeof data === "string" ? new TextEncoder().encode(data) : data as Uint8Array;
+}
+
+/** The sandbox's environment: `base`, with `env` set over it (a null value removes the name). */
+function environment(base: Readonly<Record<string, string>>, env: Record<string, string | null>): Record<string, string> {
+  const merged: Record<string, string> = { ...base };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === null) delete merged[name];
+    else merged[name] = value;
+  }
+  return merged;
 }

@@ -35,6 +35,11 @@ export interface RunResult {
   value: unknown;
   /** `value` is the repr() of a Python value that has no plain-data form. */
   valueRepr: boolean;
+  /**
+   * The Python repr() of the last expression's value (what a notebook shows),
+   * with long containers, strings and ints cut as reprlib cuts them (1000 items, 100 000 characters); null when there is no value (None, or statements).
+   */
+  repr: string | null;
   stdout: string;
   stderr: string;
   /** stdout and stderr interleaved in the order the guest wrote them (as `2>&1` would show them). */
@@ -316,15 +321,17 @@ export class Sandbox implements AsyncDisposable {
   private toResult(outcome: RunOutcome, hostCalls: number, resetBefore: boolean): RunResult {
     let value: unknown = null;
     let valueRepr = false;
+    let repr: string | null = null;
     let error: RunError | null = null;
     let exitCode = 0;
     if (outcome.result !== null) {
       try {
-        const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; valueRepr?: unknown; error: RunError | null; exitCode: number };
+        const decoded = decodeValue(outcome.result, RESULT_LIMITS) as { value: unknown; valueRepr?: unknown; repr?: unknown; error: RunError | null; exitCode: number };
         const malformed = resultShapeError(decoded);
         if (malformed !== null) throw new CodecError(malformed);
         value = decoded.value;
         valueRepr = decoded.valueRepr === true && typeof value === "string";
+        repr = typeof decoded.repr === "string" ? decoded.repr : null;
         error = decoded.error === null ? null : { type: decoded.error.type, message: decoded.error.message, traceback: decoded.error.traceback };
         exitCode = decoded.exitCode;
       } catch (e) {
@@ -361,7 +368,7 @@ export class Sandbox implements AsyncDisposable {
     }
     const reset = resetBefore || driverBroken || outcome.exitCode !== null || outcome.trap !== null || this.pool.lostSandboxes.has(this.placement?.sandboxId ?? -1);
     return {
-      value, valueRepr, stdout: outcome.stdout, stderr: outcome.stderr, output: outcome.output, exitCode, error,
+      value, valueRepr, repr, stdout: outcome.stdout, stderr: outcome.stderr, output: outcome.output, exitCode, error,
       stats: { ...outcome.stats, hostCalls, reset },
       ...(outcome.trace ? { trace: outcome.trace } : {}),
     };

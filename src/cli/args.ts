@@ -26,6 +26,7 @@ export interface CliOptions {
   cpuTimeMs?: number;
   outputLimitBytes: number;
   mounts: MountOption[];
+  /** The environment: DEFAULTS.env with --env set over it, or only --env after --no-default-env. */
   env: Record<string, string>;
   trace?: string;
   deterministic: boolean;
@@ -49,7 +50,7 @@ const MAX_SECONDS = 2_000_000;
 const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
 const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "env", "trace", "seed", "isolation"]);
-const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet"]);
+const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
 
 function seconds(flag: string, value: string): number {
   const n = /^\s*\d+(\.\d*)?\s*$|^\s*\.\d+\s*$/.test(value) ? Number(value) : NaN;
@@ -108,7 +109,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     timeoutMs: DEFAULTS.timeoutMs,
     outputLimitBytes: DEFAULTS.outputLimitBytes,
     mounts: [],
-    env: { ...DEFAULTS.env },
+    env: {},
     deterministic: false,
     json: false,
     isolation: environment.PYVISOR_ISOLATION === "thread" ? "thread" : "process",
@@ -116,6 +117,13 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     unbuffered: false,
   };
   let program: Program = { kind: "none" };
+  /** --env entries, set over DEFAULTS.env unless --no-default-env (wherever it stands). */
+  const envGiven: Record<string, string> = {};
+  let envDefaults = true;
+  const done = (args: string[]): Parsed => {
+    options.env = envDefaults ? { ...DEFAULTS.env, ...envGiven } : { ...envGiven };
+    return { action: "run", options, program, args };
+  };
   let i = 0;
   const rest = () => argv.slice(i + 1);
 
@@ -138,7 +146,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
       case "tmp": options.mounts.push({ host: hostDirectory(flag, value), guest: "/tmp", readonly: false }); break;
       case "env": {
         const [key, val] = envEntry(value);
-        options.env[key] = val;
+        envGiven[key] = val;
         break;
       }
       case "trace":
@@ -186,6 +194,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
         if (name === "deterministic") options.deterministic = true;
         if (name === "json") options.json = true;
         if (name === "quiet") options.quiet = true;
+        if (name === "no-default-env") envDefaults = false;
         continue;
       }
       throw new UsageError(`unknown option ${eq === -1 ? arg : arg.slice(0, eq)}`);
@@ -200,7 +209,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
           else if (i + 1 < argv.length) value = argv[++i]!;
           else throw new UsageError(`option -${ch} needs an argument`);
           program = ch === "c" ? { kind: "code", code: value } : { kind: "module", module: value };
-          return { action: "run", options, program, args: rest() };
+          return done(rest());
         }
         if (ch === "h") return { action: "help" };
         if (ch === "V") return { action: "version" };
@@ -213,5 +222,5 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     program = { kind: "file", path: arg };
     break;
   }
-  return { action: "run", options, program, args: program.kind === "none" ? [] : rest() };
+  return done(program.kind === "none" ? [] : rest());
 }

@@ -30,6 +30,8 @@ Files and environment:
   --tmp DIR             host directory DIR seen as /tmp, read-write
   --env NAME=VALUE      set a guest environment variable (repeatable); the
                         host's environment is never passed in
+  --no-default-env      start the guest's environment empty instead of from
+                        HOME, PATH, LANG and TZ (--env still adds to it)
 
 Running:
   --deterministic       fixed clock (2000-01-01) and seeded randomness, so

@@ -248,6 +248,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         outputLimit: options.outputLimitBytes,
         mounts: options.mounts,
         env: options.env,
+        envDefaults: false, // options.env is already the whole environment (args.ts)
         files: prepared?.files ?? {},
         deterministic: options.deterministic,
         trace: options.trace !== undefined,

@@ -246,3 +246,32 @@ for (const isolation of ["thread", "process"] as const) {
     }
   });
 }
+
+test("env is set over the documented defaults (HOME, PATH, LANG, TZ); null removes one; envDefaults: false starts empty", async () => {
+  const environ = "import os\ndict(sorted(os.environ.items()))";
+  await using merged = await Sandbox.create({ pool, env: { FOO: "1", TZ: null, LANG: "de_DE.UTF-8" } });
+  assert.deepEqual((await merged.run(environ)).value, { FOO: "1", HOME: "/home/user", LANG: "de_DE.UTF-8", PATH: "/usr/local/bin:/usr/bin:/bin" });
+  await using empty = await Sandbox.create({ pool, env: { FOO: "1" }, envDefaults: false });
+  assert.deepEqual((await empty.run(environ)).value, { FOO: "1" });
+  await assert.rejects(Sandbox.create({ pool, env: { FOO: 1 as unknown as string } }), InvalidOptionsError);
+});
+
+test("inputs are bound for their run only: the next run does not see them, but a name the program rebound stays", async () => {
+  await using sb = await Sandbox.create({ pool });
+  assert.equal((await sb.run("x * 2", { inputs: { x: 21, y: [1] } })).value, 42);
+  const after = await sb.run("[name in globals() for name in ('x', 'y')]");
+  assert.deepEqual(after.value, [false, false]);
+  await sb.run("z = z + 1", { inputs: { z: 1 } });
+  assert.equal((await sb.run("z")).value, 2);
+});
+
+test("result.repr is the last value's repr (what a notebook shows), bounded for big values; null without a value", async () => {
+  await using sb = await Sandbox.create({ pool });
+  assert.equal((await sb.run("{'a': [1, 2.5, None]}")).repr, "{'a': [1, 2.5, None]}");
+  assert.equal((await sb.run("import decimal\ndecimal.Decimal('1.5')")).repr, "Decimal('1.5')");
+  assert.equal((await sb.run("x = 1")).repr, null);
+  assert.equal((await sb.run("None")).repr, null);
+  const big = await sb.run("list(range(10**5))");
+  assert.equal((big.value as number[]).length, 10 ** 5);
+  assert.ok(big.repr!.length < 10_000 && big.repr!.endsWith("...]"), big.repr!.slice(-40));
+});

@@ -67,3 +67,9 @@ test("mistakes are UsageErrors", () => {
     assert.throws(() => parseArgs(argv, {}), UsageError, argv.join(" "));
   }
 });
+
+test("--no-default-env starts the environment empty, wherever it stands; --env still adds", () => {
+  assert.deepEqual(run(["--env", "A=1", "--no-default-env", "-c", "1"]).options.env, { A: "1" });
+  assert.deepEqual(run(["--no-default-env", "-c", "1"]).options.env, {});
+  assert.equal(run(["--env", "HOME=/x", "-c", "1"]).options.env.HOME, "/x");
+});

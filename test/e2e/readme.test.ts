@@ -35,7 +35,7 @@ process.on("exit", () => rmSync(datasetsDir, { recursive: true, force: true }));
 
 /** What the first example's comments promise, checked where its names are in scope. */
 const PROMISES = `
-assert.deepEqual({ ...r, stats: undefined }, { value: 42, valueRepr: false, stdout: "hi\\n", stderr: "", output: "hi\\n", exitCode: 0, error: null, stats: undefined });
+assert.deepEqual({ ...r, stats: undefined }, { value: 42, valueRepr: false, repr: "42", stdout: "hi\\n", stderr: "", output: "hi\\n", exitCode: 0, error: null, stats: undefined });
 assert.equal(out.value, 42);
 assert.deepEqual({ type: err.error?.type, message: err.error?.message }, { type: "ZeroDivisionError", message: "division by zero" });
 assert.match(err.error!.traceback, /^Traceback/);
