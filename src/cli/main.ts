@@ -4,7 +4,7 @@
 // bin/pyvisor.js exits with it.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
-import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
+import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
 import { HELP, versionLine } from "./help.js";
@@ -97,33 +97,8 @@ async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "pi
   }
 }
 
-/**
- * Python's own limit on converting an int to decimal text (sys.int_max_str_digits,
- * 4300 digits), in bits: decimal conversion is quadratic, so a bigger int is
- * written in hex, which takes linear time.
- */
-const MAX_DECIMAL_INT_BITS = 14_284;
 /** What a shell reports for a process ended by SIGPIPE (128 + 13). */
 const EXIT_BROKEN_PIPE = 141;
-
-function bigIntText(value: bigint): string {
-  const negative = value < 0n;
-  const hex = (negative ? -value : value).toString(16);
-  if (hex.length * 4 <= MAX_DECIMAL_INT_BITS) return value.toString();
-  return `${negative ? "-" : ""}0x${hex}`;
-}
-
-/** A JSON-safe copy of a converted Python value: bytes as base64, big ints as strings (hex past 4300 digits), sets as lists, maps as [key, value] pairs. */
-function jsonValue(value: unknown): unknown {
-  if (typeof value === "bigint") return bigIntText(value);
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
-  if (value instanceof Map) return [...value].map(([k, v]) => [jsonValue(k), jsonValue(v)]);
-  if (value instanceof Set) return [...value].map(jsonValue);
-  if (Array.isArray(value)) return value.map(jsonValue);
-  if (value instanceof Date) return value.toISOString();
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v)]));
-  return value;
-}
 
 function createFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
@@ -177,7 +152,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
       exitCode: verdict.exitCode,
       error,
       stats: result.stats,
-      value: error === null ? jsonValue(result.value ?? null) : null,
+      value: error === null ? toJSON(result.value ?? null) : null,
     }) + "\n");
   } else {
     if (verdict.traceback) process.stderr.write(verdict.traceback);
