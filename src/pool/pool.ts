@@ -3,7 +3,7 @@
 // past its deadline plus the grace is hard-stopped by killing its engine, and a
 // dead engine is replaced without touching any other engine's runs.
 import { availableParallelism } from "node:os";
-import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "../worker/links.js";
+import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "./links.js";
 import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import { FsErrno, PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
