@@ -5,9 +5,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
-import { Channel } from "../kernel/channel.js";
-import { Kernel } from "../kernel/kernel.js";
-import { stdlibTree } from "../vfs/image.js";
 import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { encodeValue } from "../shared/codec.js";
 import { GUEST_HOME } from "../shared/defaults.js";
@@ -37,14 +34,19 @@ function makeSnapshot(): Snapshot | null {
     snapshot = readCachedSnapshot(data.snapshotCacheDir, engine.key);
     if (snapshot !== null) return snapshot;
   }
-  const kernel = new Kernel({
-    stdlib: stdlibTree(engine), mounts: [], files: {}, cwd: GUEST_HOME, diskQuotaBytes: 1 << 20, inodeQuota: 64, maxOpenFiles: 16,
-    trace: false, channel: new Channel(), env: {}, deterministic: false, seed: 0,
-    cancelRequested: () => false,
-  });
-  const { interpreter, status } = Interpreter.boot(engine.module, kernel.imports(), 256 * 1024 * 1024, (m) => kernel.attachMemory(m));
-  snapshot = status === 0 ? interpreter.snapshot() : null;
-  kernel.dispose();
+  // Booted by the run driver itself, in a throwaway sandbox that asks nothing of the host.
+  let booted: GuestSandbox | null = null;
+  try {
+    booted = new GuestSandbox({
+      memoryLimitBytes: 256 * 1024 * 1024, mounts: [], env: {}, files: {}, cwd: GUEST_HOME, diskQuotaBytes: 1 << 20, inodeQuota: 64,
+      maxOpenFiles: 16, deterministic: false, seed: 0, policy: {}, trace: false, functions: [],
+    }, { ...services, takeInterpreter: () => null });
+    snapshot = booted.interpreter?.snapshot() ?? null;
+  } catch {
+    snapshot = null;
+  } finally {
+    booted?.dispose();
+  }
   if (snapshot !== null && data.snapshotCacheDir !== null) writeCachedSnapshot(data.snapshotCacheDir, engine.key, snapshot);
   return snapshot;
 }
