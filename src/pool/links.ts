@@ -27,7 +27,7 @@ export interface EngineLink {
   setBusy(busy: boolean): void;
 }
 
-const THREAD_ENTRY = fileURLToPath(new URL("../worker/engine-thread.js", import.meta.url));
+const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
 export interface LinkOptions {
