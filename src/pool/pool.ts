@@ -26,7 +26,8 @@ export interface PoolOptions {
    * exception, or one long C call) and discards the sandbox, and the other
    * sandboxes on the engine keep theirs. Only a cancelled run stuck in one C
    * call, or an engine that does not answer, is ended by killing the engine
-   * (every sandbox on it is then lost), LAST_RESORT_MS later.
+   * (every sandbox on it is then lost), 2 s after the hard stop. See the
+   * README's Design section for why (and the costs of the alternatives).
    */
   hardStopGraceMs?: number;
   /**
@@ -274,7 +275,7 @@ export class Pool {
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
       const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
-      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason });
+      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped });
     }
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);

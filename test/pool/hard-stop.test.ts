@@ -42,6 +42,7 @@ for (const isolation of ["process", "thread"] as Isolation[]) {
       const { a, b } = await neighbours(pool);
       const stopped = await b.run(SWALLOWS, { timeout: 300 });
       assert.equal(stopped.error?.type, ErrorType.Timeout);
+      assert.match(stopped.error!.message, /hard-stopped/);
       assert.equal(stopped.stats.reset, true, "the hard-stopped run says its state is lost");
       await assertOnlyBLost(a, b);
     } finally {
