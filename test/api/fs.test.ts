@@ -74,8 +74,11 @@ test("an sb.fs call waiting on a worker that is killed rejects with SandboxCrash
     await using neighbour = await Sandbox.create({ pool: own });
     // A cancelled run stuck in one C call: only killing its worker ends it before its deadline.
     const controller = new AbortController();
-    const stopped = runaway.run("sum(range(10**15))", { timeout: 60_000, signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    let go!: () => void;
+    const started = new Promise<void>((resolve) => { go = resolve; });
+    // The sleep sends 'go' to the host before the C call starts (which it has 200 ms later).
+    const stopped = runaway.run("import time\nprint('go', flush=True)\ntime.sleep(0.01)\nsum(range(10**15))", { timeout: 60_000, signal: controller.signal, onStdout: () => setTimeout(go, 200) });
+    await started;
     const pending = neighbour.fs.list("/tmp");
     controller.abort();
     assert.equal((await stopped).error?.type, ErrorType.Cancelled);

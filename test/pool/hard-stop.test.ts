@@ -14,6 +14,15 @@ const SWALLOWS = "while True:\n try:\n  while True: pass\n except BaseException:
 /** One C call that never reaches the eval loop (no tick, so no exception can be raised in it). */
 const ONE_C_CALL = "sum(range(10**15))";
 
+/** Starts a run of `code` and resolves `started` once the guest is surely running it (its first output arrived, past the sleep). */
+function runStarted(sb: Sandbox, code: string, options: Parameters<Sandbox["run"]>[1]): { result: ReturnType<Sandbox["run"]>; started: Promise<void> } {
+  let go!: () => void;
+  const started = new Promise<void>((resolve) => { go = resolve; });
+  // A sleep sends what was written before it to the host at once.
+  const result = sb.run(`import time\nprint('go', flush=True)\ntime.sleep(0.01)\n${code}`, { ...options, onStdout: () => setTimeout(go, 200) });
+  return { result, started };
+}
+
 async function neighbours(pool: Pool): Promise<{ a: Sandbox; b: Sandbox }> {
   const a = await Sandbox.create({ pool });
   const b = await Sandbox.create({ pool });
@@ -69,10 +78,10 @@ test("a cancelled run that swallows CancelledError is hard-stopped without wipin
   try {
     const { a, b } = await neighbours(pool);
     const controller = new AbortController();
-    const running = b.run(SWALLOWS, { timeout: 60_000, signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { result, started } = runStarted(b, SWALLOWS, { timeout: 60_000, signal: controller.signal });
+    await started;
     controller.abort();
-    const stopped = await running;
+    const stopped = await result;
     assert.equal(stopped.error?.type, ErrorType.Cancelled);
     assert.equal(stopped.stats.reset, true);
     await assertOnlyBLost(a, b);
