@@ -1,6 +1,7 @@
 // One sandbox inside an engine thread: its kernel, channel and interpreter.
 // A run is synchronous here; the thread is blocked until the guest returns,
-// is interrupted by the tick hook, or the host terminates the thread.
+// is stopped through the tick hook, or is hard-stopped (hard-stop.ts: the
+// sandbox is discarded, the thread and its other sandboxes go on).
 import { Channel } from "../kernel/channel.js";
 import { Kernel, ProcExit } from "../kernel/kernel.js";
 import { Interpreter, loadEngine } from "../engine/engine.js";
