@@ -48,6 +48,8 @@ function measure(name: string): Measurement {
     output: (_runId, segments) => { for (const { chunk } of segments) process.stderr.write(chunk); },
     cancelRequested: () => false,
     interruptRequested: () => false,
+    stopRequested: () => false,
+    hardStopGraceMs: 500,
     takeInterpreter: () => null,
   });
   const bootMs = performance.now() - t;

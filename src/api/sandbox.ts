@@ -73,6 +73,8 @@ const STOP_ERRORS: Record<NonNullable<RunOutcome["stopReason"]>, Pick<RunError, 
 
 const EMPTY = new Uint8Array(0);
 
+const HARD_STOPPED = "; the program ignored the stop and was hard-stopped, so this sandbox's state is lost (stats.reset)";
+
 const DRIVER_BROKEN = "the program broke pyvisor's driver inside the sandbox (it changed the driver's modules or functions), "
   + "so the run ended without a result; the interpreter was restarted (its globals are gone) and the next run works";
 
@@ -344,6 +346,7 @@ export class Sandbox implements AsyncDisposable {
     if (outcome.stopReason !== null) {
       const stop = STOP_ERRORS[outcome.stopReason];
       error = { ...stop, traceback: error?.traceback ?? "" };
+      if (outcome.hardStopped) error.message += HARD_STOPPED;
       exitCode = stop.type === ErrorType.Timeout ? 124 : exitCode || 1;
     } else if (outcome.protocolError !== null) {
       error = { type: ErrorType.Protocol, message: outcome.protocolError, traceback: "", crash: "protocol" };

@@ -21,7 +21,14 @@ export interface EngineLink {
   cancel(runId: number): void;
   /** Raises KeyboardInterrupt once in the run (the guest may catch it). */
   interrupt(runId: number): void;
-  /** Hard stop: the engine and every sandbox in it are gone. */
+  /**
+   * Hard stop of a run that ignores its stop: the engine unwinds it at the
+   * guest's next tick and discards its sandbox; the engine and its other
+   * sandboxes live on. (The engine ends a run stuck in one C call by itself,
+   * at its deadline plus the grace.)
+   */
+  stop(runId: number): void;
+  /** Kills the engine: every sandbox in it is gone. */
   kill(): void;
   /** Lets the host process exit while the engine idles. */
   setBusy(busy: boolean): void;
@@ -33,6 +40,8 @@ const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url
 export interface LinkOptions {
   snapshotCacheDir: string | null;
   warmInterpreters: number;
+  /** How long after its deadline the engine itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
+  hardStopGraceMs: number;
   /** V8 flags for the engine (e.g. a larger stack). */
   execArgv?: string[];
 }
@@ -48,7 +57,7 @@ export class ThreadLink implements EngineLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
@@ -100,6 +109,10 @@ export class ThreadLink implements EngineLink {
     Atomics.store(this.control, CONTROL.INTERRUPT, runId);
     this.answerPending(runId, "KeyboardInterrupt");
   }
+  stop(runId: number): void {
+    Atomics.store(this.control, CONTROL.STOP, runId);
+    this.answerPending(runId, "CancelledError: the run was hard-stopped");
+  }
   /** Ends the wait of a host call the run is blocked on; the engine raises the stop at the guest's next step. */
   private answerPending(runId: number, error: string): void {
     const pending = this.pendingCall;
@@ -133,6 +146,7 @@ export type ToProcess =
   | { type: "engine"; message: ToEngine }
   | { type: "cancel"; runId: number }
   | { type: "interrupt"; runId: number }
+  | { type: "stop"; runId: number }
   | { type: "answer"; callId: number; payload: Uint8Array };
 export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
 
@@ -184,6 +198,9 @@ export class ProcessLink implements EngineLink {
   }
   interrupt(runId: number): void {
     this.post({ type: "interrupt", runId });
+  }
+  stop(runId: number): void {
+    this.post({ type: "stop", runId });
   }
   kill(): void {
     this.child.kill("SIGKILL");

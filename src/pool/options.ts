@@ -16,7 +16,16 @@ export interface PoolOptions {
   isolation?: Isolation;
   /** Runs that may wait per engine before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
   maxQueuePerEngine?: number;
-  /** How long after its deadline a run that ignores the interrupt is killed, in ms: 0 to 60 000. Default 500. */
+  /**
+   * How long after its deadline (or its cancel) a run that ignores the stop is
+   * hard-stopped, in ms: 0 to 60 000. Default 500. A hard stop loses only that
+   * sandbox's state: its engine unwinds the guest (a loop that swallows the
+   * exception, or one long C call) and discards the sandbox, and the other
+   * sandboxes on the engine keep theirs. Only a cancelled run stuck in one C
+   * call, or an engine that does not answer, is ended by killing the engine
+   * (every sandbox on it is then lost), 2 s after the hard stop. See the
+   * README's Design section for why (and the costs of the alternatives).
+   */
   hardStopGraceMs?: number;
   /**
    * Keep the initialized-interpreter snapshot on disk (true: the default

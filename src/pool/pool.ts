@@ -1,7 +1,8 @@
 // A pool of engines (worker processes by default, worker threads on request)
 // that sandboxes are placed on. Each engine runs one thing at a time; a run
-// past its deadline plus the grace is hard-stopped by killing its engine, and a
-// dead engine is replaced without touching any other engine's runs.
+// past its deadline plus the grace is hard-stopped inside its engine, which
+// discards only that run's sandbox; a dead engine is replaced without touching
+// any other engine's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "./links.js";
 import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
@@ -24,7 +25,7 @@ interface PendingRun {
   timeoutMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
-  /** The hard stop, armed when the engine starts the run (or when a started run is cancelled). */
+  /** The hard stop, armed when the engine starts the run (or when a started run is cancelled); then the last resort. */
   timer?: NodeJS.Timeout;
   started: boolean;
   cancelled: boolean;
@@ -67,6 +68,8 @@ class EngineSlot {
 }
 
 let nextId = 1;
+/** How long an engine has to answer a hard stop before it is killed (generous: the machine may be loaded). */
+const LAST_RESORT_MS = 2000;
 
 export class Pool {
   private readonly engines: EngineSlot[] = [];
@@ -84,7 +87,7 @@ export class Pool {
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
   private readonly warmInterpreters: number;
-  /** Sandboxes whose engine died: their state is gone. */
+  /** Sandboxes whose engine died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
   constructor(options: PoolOptions = {}) {
@@ -109,7 +112,7 @@ export class Pool {
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };
-    const options = { snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters };
+    const options = { snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
@@ -129,7 +132,7 @@ export class Pool {
         }
         if (run) {
           run.started = true;
-          this.armHardStop(run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
+          this.armHardStop(message.runId, run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
           // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
           if (run.cancelled) run.engine.link.cancel(message.runId);
           else if (run.interruptPending) run.engine.link.interrupt(message.runId);
@@ -146,6 +149,7 @@ export class Pool {
         break;
       }
       case "done":
+        if (message.outcome.hardStopped) this.markLost(message.sandboxId);
         this.finish(message.runId, message.outcome);
         break;
       case "fsResult": {
@@ -171,9 +175,9 @@ export class Pool {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
-  private armHardStop(run: PendingRun, ms: number): void {
+  private armHardStop(runId: number, run: PendingRun, ms: number): void {
     clearTimeout(run.timer);
-    run.timer = setTimeout(() => this.hardStop(run), ms);
+    run.timer = setTimeout(() => this.hardStop(runId, run), ms);
   }
 
   /**
@@ -192,7 +196,7 @@ export class Pool {
       return;
     }
     run.engine.link.cancel(runId);
-    this.armHardStop(run, this.graceMs);
+    this.armHardStop(runId, run, this.graceMs);
   }
 
   /** The run of sandbox `sandboxId` handed to its engine, if any (a sandbox runs one thing at a time). */
@@ -216,10 +220,22 @@ export class Pool {
     if (runId !== null) this.cancelRun(runId);
   }
 
-  /** The run ignored its interrupt (or sits in one long C call): kill its engine. */
-  private hardStop(run: PendingRun): void {
+  /**
+   * The run ignored its stop (or sits in one long C call): its engine unwinds
+   * it and discards its sandbox only (see PoolOptions.hardStopGraceMs). An
+   * engine that has not answered LAST_RESORT_MS later is killed; so is one
+   * of a closing pool, at once.
+   */
+  private hardStop(runId: number, run: PendingRun): void {
     run.hardStopped = true;
-    run.engine.link.kill();
+    if (this.closed) return run.engine.link.kill();
+    run.engine.link.stop(runId);
+    run.timer = setTimeout(() => run.engine.link.kill(), LAST_RESORT_MS);
+  }
+
+  /** A sandbox its engine discarded (hard stop): its owner re-creates it on next use, unless it is already released. */
+  private markLost(sandboxId: number): void {
+    if (this.engines.some((engine) => engine.sandboxes.has(sandboxId))) this.lostSandboxes.add(sandboxId);
   }
 
   private onEngineExit(slot: EngineSlot, reason: string): void {
@@ -230,7 +246,7 @@ export class Pool {
     for (const [runId, run] of [...this.runs]) {
       if (run.engine !== slot) continue;
       const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
-      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason });
+      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped });
     }
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);

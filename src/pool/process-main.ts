@@ -29,6 +29,7 @@ process.on("message", (message: ToProcess) => {
   if (message.type === "engine") link.send(message.message);
   else if (message.type === "cancel") link.cancel(message.runId);
   else if (message.type === "interrupt") link.interrupt(message.runId);
+  else if (message.type === "stop") link.stop(message.runId);
   else if (message.type === "answer") {
     pendingCalls.get(message.callId)?.(message.payload);
     pendingCalls.delete(message.callId);

@@ -69,6 +69,8 @@ export interface EngineOutcome {
   protocolError: string | null;
   stats: RunStats;
   trace: TraceEntry[] | null;
+  /** The run ignored its stop and was hard-stopped: the engine discarded its sandbox (state lost), the others live on. */
+  hardStopped?: boolean;
 }
 
 /** A run's outcome on the host: the engine's, with the output it posted (up to any stop or crash). */
@@ -111,7 +113,7 @@ export type FromEngine =
   /** Output batch: consecutive segments in write order, at most MAX_OUTPUT_MESSAGE_BYTES in all. */
   | { type: "output"; runId: number; segments: OutputSegment[] }
   | { type: "call"; runId: number; callId: number; kind: CallKind; payload: Uint8Array }
-  | { type: "done"; runId: number; outcome: EngineOutcome }
+  | { type: "done"; runId: number; sandboxId: number; outcome: EngineOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null; errno?: number };
 
 /** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
@@ -127,7 +129,9 @@ export const CONTROL = {
   ANSWER_LENGTH: 2,
   /** runId in which the host asks for a KeyboardInterrupt; the engine clears it when it takes it. */
   INTERRUPT: 3,
-  SLOTS: 4,
+  /** runId the host hard-stops (it ignored its stop): the engine discards its sandbox at the guest's next tick. */
+  STOP: 4,
+  SLOTS: 5,
 } as const;
 /** Largest host-function answer (encoded) and stdin chunk the engine takes in one piece: 16 MiB. */
 export const ANSWER_BYTES = 16 * 1024 * 1024;

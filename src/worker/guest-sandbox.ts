@@ -1,6 +1,7 @@
 // One sandbox inside an engine thread: its kernel, channel and interpreter.
 // A run is synchronous here; the thread is blocked until the guest returns,
-// is interrupted by the tick hook, or the host terminates the thread.
+// is stopped through the tick hook, or is hard-stopped (hard-stop.ts: the
+// sandbox is discarded, the thread and its other sandboxes go on).
 import { Channel } from "../kernel/channel.js";
 import { Kernel } from "../kernel/kernel.js";
 import { ProcExit } from "../kernel/exit.js";
@@ -14,6 +15,7 @@ import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, 
 import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
+import { HardStop, runWatched } from "./hard-stop.js";
 
 /** Output is posted to the host in batches: at most every OUTPUT_BATCH_MS, or once OUTPUT_BATCH_BYTES are waiting. */
 const OUTPUT_BATCH_MS = 50;
@@ -31,6 +33,10 @@ export interface ThreadServices {
   /** Posts a batch of output (segments in write order). */
   output(runId: number, segments: OutputSegment[]): void;
   cancelRequested(runId: number): boolean;
+  /** True once the host hard-stops run `runId` (it ignored its stop): the guest is unwound at its next tick. */
+  stopRequested(runId: number): boolean;
+  /** How long after its deadline a run still going is hard-stopped by the engine itself (a long C call never ticks). */
+  hardStopGraceMs: number;
   /** True once per host request for a KeyboardInterrupt in run `runId`. */
   interruptRequested(runId: number): boolean;
   /** A restored interpreter (from the thread's snapshot), not yet bound; null when snapshots are unavailable. */
@@ -88,17 +94,30 @@ export class GuestSandbox {
     const attach = (memory: WebAssembly.Memory) => this.kernel.attachMemory(memory);
     const restored = this.spec.deterministic ? null : this.services.takeInterpreter(this.spec.memoryLimitBytes);
     if (restored !== null) {
-      restored.bind(this.kernel.imports(), attach);
+      restored.bind(this.imports(), attach);
       this.interpreterNow = restored;
     } else {
       const engine = loadEngine();
-      const { interpreter, status } = Interpreter.boot(engine.module, this.kernel.imports(), this.spec.memoryLimitBytes, attach);
+      const { interpreter, status } = Interpreter.boot(engine.module, this.imports(), this.spec.memoryLimitBytes, attach);
       if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
       this.interpreterNow = interpreter;
     }
     const interpreter = this.interpreterNow;
     this.kernel.tickControl = { setInterval: (interval) => interpreter.setTickInterval(interval) };
     this.fresh = true;
+  }
+
+  /** The kernel's imports, with a tick hook that unwinds the guest once the host hard-stops its run. */
+  private imports(): WebAssembly.Imports {
+    const imports = this.kernel.imports();
+    const { tick } = imports.pyvisor as { tick(interval: number): number };
+    imports.pyvisor = {
+      tick: (interval: number) => {
+        if (this.services.stopRequested(this.currentRunId)) throw new HardStop();
+        return tick(interval);
+      },
+    };
+    return imports;
   }
 
   run(runId: number, run: RunRequest): EngineOutcome {
@@ -153,8 +172,10 @@ export class GuestSandbox {
     let exitCode: number | null = null;
     let trap: string | null = null;
     try {
-      this.interpreterNow!.run();
+      const interpreter = this.interpreterNow!;
+      runWatched(() => interpreter.run(), run.timeoutMs + this.services.hardStopGraceMs);
     } catch (error) {
+      if (error instanceof HardStop) return this.hardStopped(runId, start);
       // The guest unwound out of the interpreter: it cannot be re-entered.
       if (error instanceof ProcExit) exitCode = error.code;
       else trap = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -173,13 +194,36 @@ export class GuestSandbox {
     this.flushOutput(true);
     this.running = false;
     return {
-      result, stopReason: k.stopReason, exitCode, trap, protocolError,
-      stats: {
-        wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
-        memoryBytes: this.interpreterNow?.memory.buffer.byteLength ?? 0,
-        stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2), queuedMs: 0,
-      },
+      result, stopReason: k.stopReason, exitCode, trap, protocolError, stats: this.stats(start, end),
       trace: k.trace ? [...k.trace.entries] : null,
+    };
+  }
+
+  private stats(start: number, end: number): EngineOutcome["stats"] {
+    const k = this.kernel;
+    return {
+      wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
+      memoryBytes: this.interpreterNow?.memory.buffer.byteLength ?? 0,
+      stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2), queuedMs: 0,
+    };
+  }
+
+  /**
+   * The outcome of a hard-stopped run. The guest was cut short anywhere, a
+   * syscall half done included, so the sandbox is not used again (the engine
+   * discards it); only the output it wrote is taken, as far as it can be.
+   */
+  private hardStopped(runId: number, start: number): EngineOutcome {
+    try {
+      this.flushOutput(true);
+    } catch {
+      // The output log was cut mid-write: what was posted before stands.
+    }
+    this.running = false;
+    const stopReason = this.kernel.stopReason ?? (this.services.cancelRequested(runId) ? "cancelled" : "timeout");
+    return {
+      result: null, stopReason, exitCode: null, trap: null, protocolError: null, trace: null, hardStopped: true,
+      stats: this.stats(start, performance.now()),
     };
   }
 
@@ -304,6 +348,16 @@ export class GuestSandbox {
     this.kernel.dispose();
     this.interpreterNow = null;
     return interpreter;
+  }
+
+  /** Frees a hard-stopped sandbox: its interpreter was unwound mid-call (its stack pointer with it), so it is not recycled. */
+  discard(): void {
+    this.interpreterNow = null;
+    try {
+      this.kernel.dispose();
+    } catch {
+      // A kernel cut short mid-syscall: what it could not close goes with the garbage.
+    }
   }
 }
 

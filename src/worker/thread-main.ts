@@ -17,6 +17,8 @@ interface ThreadData {
   snapshotCacheDir: string | null;
   /** Interpreters to keep restored ahead of demand. */
   warmInterpreters: number;
+  /** See ThreadServices.hardStopGraceMs. */
+  hardStopGraceMs: number;
 }
 
 const port = parentPort!;
@@ -129,6 +131,10 @@ const services: ThreadServices = {
     // runId 0 is "no run" (a fresh boot): the CANCEL slot starts at 0, so it must not match.
     return runId !== 0 && Atomics.load(control, CONTROL.CANCEL) === runId;
   },
+  stopRequested(runId) {
+    return runId !== 0 && Atomics.load(control, CONTROL.STOP) === runId;
+  },
+  hardStopGraceMs: data.hardStopGraceMs,
   interruptRequested(runId) {
     // Taken (reset to 0) so that one request raises one KeyboardInterrupt.
     return runId !== 0 && Atomics.compareExchange(control, CONTROL.INTERRUPT, runId, 0) === runId;
@@ -164,15 +170,21 @@ port.on("message", (message: ToEngine) => {
     }
     case "run": {
       const sandbox = sandboxes.get(message.sandboxId);
-      post({ type: "started", runId: message.runId });
+      const { runId, sandboxId } = message;
+      post({ type: "started", runId });
       if (sandbox === undefined) {
-        post({ type: "done", runId: message.runId, outcome: lostOutcome("the sandbox does not exist in this worker") });
+        post({ type: "done", runId, sandboxId, outcome: lostOutcome("the sandbox does not exist in this worker") });
         break;
       }
       // The wait is reported, not charged: `timeout` is the run's own time (a judge's verdict must not depend on load).
       const queuedMs = Math.max(0, epochNow() - message.run.queuedAtEpochMs);
-      const outcome = sandbox.run(message.runId, message.run);
-      post({ type: "done", runId: message.runId, outcome: { ...outcome, stats: { ...outcome.stats, queuedMs } } });
+      const outcome = sandbox.run(runId, message.run);
+      if (outcome.hardStopped) {
+        // Only this sandbox is lost; the pool re-creates it when its owner uses it again.
+        sandbox.discard();
+        sandboxes.delete(sandboxId);
+      }
+      post({ type: "done", runId, sandboxId, outcome: { ...outcome, stats: { ...outcome.stats, queuedMs } } });
       break;
     }
     case "fs": {

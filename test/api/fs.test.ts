@@ -47,19 +47,41 @@ test("sb.fs.readFile('/dev/null') gives empty bytes, not EISDIR", async () => {
   assert.equal(bytes.length, 0);
 });
 
-/** A guest that swallows every interrupt: only a hard stop (killing its worker) ends it. */
+/** A guest that swallows every interrupt: only a hard stop (which discards its sandbox) ends it. */
 const STUBBORN = "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass";
 
-test("an sb.fs call waiting on a worker that is hard-stopped rejects with SandboxCrashedError instead of hanging", async () => {
+test("an sb.fs call queued behind a neighbour's hard-stopped run is served on the neighbour's kept files", async () => {
   const own = new Pool({ size: 1, hardStopGraceMs: 200 });
   try {
     await using runaway = await Sandbox.create({ pool: own });
     await using neighbour = await Sandbox.create({ pool: own });
+    await neighbour.fs.writeFile("/tmp/mine.txt", "kept");
     const stopped = runaway.run(STUBBORN, { timeout: 500 });
-    // The one worker is busy with the runaway: this call waits in its queue until the worker is killed.
+    // The one worker is busy with the runaway: this call waits in its queue until the hard stop.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const pending = neighbour.fs.list("/tmp");
-    assert.equal((await stopped).error?.type, ErrorType.Timeout);
+    assert.equal((await stopped).stats.reset, true);
+    assert.deepEqual(await settlesWithin(pending, 20_000, "the fs call"), ["mine.txt"]);
+  } finally {
+    await own.close();
+  }
+});
+
+test("an sb.fs call waiting on a worker that is killed rejects with SandboxCrashedError instead of hanging", async () => {
+  const own = new Pool({ size: 1, hardStopGraceMs: 200 });
+  try {
+    await using runaway = await Sandbox.create({ pool: own });
+    await using neighbour = await Sandbox.create({ pool: own });
+    // A cancelled run stuck in one C call: only killing its worker ends it before its deadline.
+    const controller = new AbortController();
+    let go!: () => void;
+    const started = new Promise<void>((resolve) => { go = resolve; });
+    // The sleep sends 'go' to the host before the C call starts (which it has 200 ms later).
+    const stopped = runaway.run("import time\nprint('go', flush=True)\ntime.sleep(0.01)\nsum(range(10**15))", { timeout: 60_000, signal: controller.signal, onStdout: () => setTimeout(go, 200) });
+    await started;
+    const pending = neighbour.fs.list("/tmp");
+    controller.abort();
+    assert.equal((await stopped).error?.type, ErrorType.Cancelled);
     const error = await settlesWithin(pending.then(() => null, (e: unknown) => e), 20_000, "the fs call");
     assert.ok(error instanceof PyvisorError, `expected a rejection, got ${String(error)}`);
     assert.equal(error.name, ErrorType.Crashed);
@@ -70,11 +92,11 @@ test("an sb.fs call waiting on a worker that is hard-stopped rejects with Sandbo
   }
 });
 
-test("an sb.fs call after the sandbox's worker was hard-stopped works on the re-placed sandbox", async () => {
+test("an sb.fs call after the sandbox was hard-stopped works on the re-created sandbox", async () => {
   const own = new Pool({ size: 1, hardStopGraceMs: 200 });
   try {
     await using sb = await Sandbox.create({ pool: own, files: { "/tmp/given.txt": "given" } });
-    await sb.fs.writeFile("/tmp/lost.txt", "lost with the worker");
+    await sb.fs.writeFile("/tmp/lost.txt", "lost with the hard stop");
     const stopped = await sb.run(STUBBORN, { timeout: 500 });
     assert.equal(stopped.error?.type, ErrorType.Timeout);
     assert.deepEqual(await settlesWithin(sb.fs.list("/tmp"), 20_000, "the fs call"), ["given.txt"]);

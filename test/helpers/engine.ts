@@ -75,6 +75,8 @@ export function startGuest(options: GuestOptions = {}): Guest {
     },
     cancelRequested: () => false,
     interruptRequested: () => false,
+    stopRequested: () => false,
+    hardStopGraceMs: 500,
     takeInterpreter: () => null,
   };
   const sandbox = new GuestSandbox({
