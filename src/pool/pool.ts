@@ -12,6 +12,7 @@ import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } fro
 
 export type { Isolation, PoolOptions } from "./options.js";
 
+/** @internal */
 export interface RunHooks {
   output(fd: 1 | 2, chunk: Uint8Array): void;
   call(payload: Uint8Array): Promise<Uint8Array>;
@@ -87,7 +88,7 @@ export class Pool {
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
   private readonly warmInterpreters: number;
-  /** Sandboxes whose engine died, or that a hard stop discarded: their state is gone. */
+  /** @internal Sandboxes whose engine died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
   constructor(options: PoolOptions = {}) {
@@ -205,7 +206,7 @@ export class Pool {
     return null;
   }
 
-  /** Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
+  /** @internal Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
   interrupt(engine: EngineSlot, sandboxId: number): void {
     const runId = this.runOf(sandboxId);
     const run = runId === null ? undefined : this.runs.get(runId);
@@ -214,7 +215,7 @@ export class Pool {
     else run.interruptPending = true;
   }
 
-  /** Stops the sandbox's current run, if any (see cancelRun). */
+  /** @internal Stops the sandbox's current run, if any (see cancelRun). */
   cancel(sandboxId: number): void {
     const runId = this.runOf(sandboxId);
     if (runId !== null) this.cancelRun(runId);
@@ -276,7 +277,7 @@ export class Pool {
     this.updateBusy(slot);
   }
 
-  /** Places a new sandbox on the least-loaded engine and builds it there. */
+  /** @internal Places a new sandbox on the least-loaded engine and builds it there. */
   async create(spec: SandboxSpec): Promise<{ sandboxId: number; engine: EngineSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
     const engine = this.engines.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
@@ -295,6 +296,7 @@ export class Pool {
     return { sandboxId, engine };
   }
 
+  /** @internal (the API's) */
   run(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
     if (this.closed) return Promise.reject(new PyvisorError("the pool is closed"));
     const task = this.runWhenRoom(engine, sandboxId, request, hooks, signal);
@@ -324,6 +326,7 @@ export class Pool {
     }
   }
 
+  /** @internal (the API's) */
   fs(engine: EngineSlot, sandboxId: number, op: FsOp): Promise<unknown> {
     if (!engine.alive) return Promise.reject(new SandboxCrashedError("the sandbox's worker is gone"));
     const opId = nextId++;
@@ -334,6 +337,7 @@ export class Pool {
     });
   }
 
+  /** @internal (the API's) */
   release(engine: EngineSlot, sandboxId: number): void {
     engine.sandboxes.delete(sandboxId);
     this.lostSandboxes.delete(sandboxId);
@@ -370,6 +374,7 @@ export class Pool {
 }
 
 let defaultPool: Pool | null = null;
+/** @internal The pool sandboxes use when their options name none. */
 export function getDefaultPool(): Pool {
   defaultPool ??= new Pool({ isolation: process.env.PYVISOR_ISOLATION === "thread" ? "thread" : "process" });
   return defaultPool;

@@ -34,3 +34,19 @@ test("a Sandbox offers run, runFile, runModule, fs, dispose and async disposal",
   assert.equal(typeof proto[Symbol.asyncDispose], "function");
   assert.ok(Object.getOwnPropertyDescriptor(api.Sandbox.prototype, "fs")?.get);
 });
+
+/** The public members a class declares in the shipped .d.ts (internal ones are stripped, private ones have no type). */
+function declaredMembers(dts: string, cls: string): string[] {
+  const body = dts.slice(dts.indexOf(`export declare class ${cls}`));
+  const block = body.slice(0, body.indexOf("\n}\n"));
+  return [...block.matchAll(/^ {4}(?!private\b)(?:static |readonly |get |async )*([A-Za-z_[][A-Za-z_[\]. ]*?)[(:<?]/gm)].map((m) => m[1]!.trim()).sort();
+}
+
+test("the shipped types of Pool and Sandbox show their public members only", async () => {
+  const { readFileSync } = await import("node:fs");
+  const dist = new URL("../../src/", import.meta.url);
+  assert.deepEqual(declaredMembers(readFileSync(new URL("pool/pool.d.ts", dist), "utf8"), "Pool"),
+    ["close", "constructor", "isolation", "pendingRuns", "queuedRuns", "size"]);
+  assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "Sandbox"),
+    ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "run", "runFile", "runModule"]);
+});
