@@ -9,8 +9,8 @@
  * same way it does on Linux, where fcntl locks cannot do that either.
  *
  * What is checked is what the kernel would check: an open descriptor with the
- * access the lock needs, a known lock type and whence, and a range that does
- * not start before the file. */
+ * access the lock needs, a known lock type and whence, and no negative start
+ * from the file's beginning (SEEK_SET). */
 #define PYVISOR_SQLITE_LOCKS_IMPL
 #include "sqlite_wasi_locks.h"
 
