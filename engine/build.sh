@@ -116,7 +116,7 @@ chmod +x "$SDK"/bin/*
 mkdir -p "$SDK/share" && ln -sfn "$SYSROOT" "$SDK/share/wasi-sysroot"
 WCC="$SDK/bin/clang"
 WAR="$SDK/bin/ar"
-PREFIX="$BUILD/wasi-prefix"   # zlib and sqlite3 for wasm32-wasip1
+PREFIX="$BUILD/wasi-prefix"   # zlib, sqlite3, bzip2, liblzma and libuuid for wasm32-wasip1
 mkdir -p "$PREFIX"/{include,lib}
 
 # ---------------------------------------------------------------- sources
@@ -126,13 +126,20 @@ fetch_source() { # package/suite -> unpacks into $BUILD/src/<package>
     mkdir -p "$BUILD/src/dl-$pkg" && (cd "$BUILD/src/dl-$pkg" && apt_private source --download-only "$spec")
   fi
 }
-step "sources: python3.13/trixie, zlib/bookworm, sqlite3/trixie (3.41+ compiles for WASI)"
+step "sources: python3.13/trixie, zlib/bookworm, sqlite3/trixie (3.41+ compiles for WASI), bzip2/bookworm, xz-utils/bookworm, util-linux/trixie"
 fetch_source python3.13/trixie
 ORIG=$(ls "$BUILD"/src/dl-python3.13/python3.13_*.orig.tar.xz)
 echo "$CPYTHON_ORIG_SHA256  $ORIG" | sha256sum -c --quiet - || die "CPython orig tarball checksum mismatch"
 note "python3.13 orig tarball sha256 ok: $CPYTHON_ORIG_SHA256"
 fetch_source zlib/bookworm
 fetch_source sqlite3/trixie
+fetch_source bzip2/bookworm
+fetch_source xz-utils/bookworm
+fetch_source util-linux/trixie   # for libuuid only
+unpack_source() { # package directory -> extracts the package's orig tarball into <directory>, afresh
+  rm -rf "$2" && mkdir -p "$2"
+  tar -xf "$(ls "$BUILD"/src/dl-"$1"/"$1"_*.orig.tar.* | grep -v '\.asc$' | head -1)" -C "$2" --strip-components=1
+}
 
 # ---------------------------------------------------------------- zlib
 step "zlib for wasm32-wasip1"
@@ -145,7 +152,7 @@ fi
 note "$(ls -la "$PREFIX/lib/libz.a" | awk '{print $5}') bytes libz.a"
 
 # ---------------------------------------------------------------- sqlite3
-step "sqlite3 amalgamation for wasm32-wasip1"
+step "sqlite3 amalgamation for wasm32-wasip1, with the \"unix\" VFS's POSIX locks (engine/src/sqlite_wasi_locks.c)"
 if [ ! -f "$PREFIX/lib/libsqlite3.a" ]; then
   rm -rf "$BUILD/src/sqlite3" && mkdir -p "$BUILD/src/sqlite3"
   tar -xf "$(ls "$BUILD"/src/dl-sqlite3/sqlite3_*.orig.tar.* | grep -v www | head -1)" -C "$BUILD/src/sqlite3" --strip-components=1
@@ -154,20 +161,85 @@ if [ ! -f "$PREFIX/lib/libsqlite3.a" ]; then
   "$WCC" -O2 -c "$S/sqlite3.c" -o "$S/sqlite3.wasm.o" \
     -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL -DSQLITE_OMIT_SHARED_CACHE \
     -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_OMIT_RANDOMNESS=0 \
-    -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID -DSQLITE_MAX_MMAP_SIZE=0 -DSQLITE_OMIT_POPEN
-  "$WAR" rcs "$PREFIX/lib/libsqlite3.a" "$S/sqlite3.wasm.o"
+    -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID -DSQLITE_MAX_MMAP_SIZE=0 -DSQLITE_OMIT_POPEN \
+    -include "$ENGINE_DIR/src/sqlite_wasi_locks.h"
+  "$WCC" -O2 -I"$ENGINE_DIR/src" -c "$ENGINE_DIR/src/sqlite_wasi_locks.c" -o "$S/sqlite_wasi_locks.wasm.o"
+  "$WAR" rcs "$PREFIX/lib/libsqlite3.a" "$S/sqlite3.wasm.o" "$S/sqlite_wasi_locks.wasm.o"
   cp "$S/sqlite3.h" "$S/sqlite3ext.h" "$PREFIX/include/"
 fi
 note "$(ls -la "$PREFIX/lib/libsqlite3.a" | awk '{print $5}') bytes libsqlite3.a"
 
+# ---------------------------------------------------------------- bzip2
+step "bzip2 (libbz2) for wasm32-wasip1"
+if [ ! -f "$PREFIX/lib/libbz2.a" ]; then
+  unpack_source bzip2 "$BUILD/src/bzip2"
+  (cd "$BUILD/src/bzip2" && make -j"$JOBS" libbz2.a CC="$WCC" AR="$WAR" RANLIB="$SDK/bin/ranlib" \
+     CFLAGS="-O2 -D_FILE_OFFSET_BITS=64" >/dev/null)
+  cp "$BUILD/src/bzip2/libbz2.a" "$PREFIX/lib/" && cp "$BUILD/src/bzip2/bzlib.h" "$PREFIX/include/"
+fi
+note "$(stat -c %s "$PREFIX/lib/libbz2.a") bytes libbz2.a"
+
+# ---------------------------------------------------------------- liblzma
+step "liblzma (xz-utils) for wasm32-wasip1, single-threaded"
+if [ ! -f "$PREFIX/lib/liblzma.a" ]; then
+  X="$BUILD/src/xz-utils"
+  unpack_source xz-utils "$X"
+  # xz 5.4 declares a sigprocmask() helper, used by its command-line tools only,
+  # that WASI's libc cannot compile; xz 5.6 leaves it out on wasm the same way.
+  sed -i 's|^#if !(defined(_WIN32) && !defined(__CYGWIN__))$|& \&\& !defined(__wasi__)|' "$X/src/common/mythread.h"
+  grep -q '__CYGWIN__)) && !defined(__wasi__)' "$X/src/common/mythread.h" || die "xz-utils: mythread.h guard not found"
+  (cd "$X" && ./configure --host=wasm32-wasi CC="$WCC" AR="$WAR" RANLIB="$SDK/bin/ranlib" CFLAGS="-O2" \
+     --prefix="$PREFIX" --disable-shared --enable-static --enable-threads=no --disable-nls --disable-doc \
+     --disable-xz --disable-xzdec --disable-lzmadec --disable-lzmainfo --disable-lzma-links --disable-scripts \
+     >/dev/null && make -j"$JOBS" -C src/liblzma >/dev/null && make -C src/liblzma install >/dev/null)
+fi
+note "$(stat -c %s "$PREFIX/lib/liblzma.a") bytes liblzma.a"
+
+# ---------------------------------------------------------------- libuuid
+# util-linux's configure probes for a whole system; libuuid is 14 C files, so
+# they are compiled directly with engine/src/libuuid_wasi.h standing in for it.
+step "libuuid (util-linux) for wasm32-wasip1"
+if [ ! -f "$PREFIX/lib/libuuid.a" ]; then
+  U="$BUILD/src/util-linux"
+  unpack_source util-linux "$U"
+  # include/c.h includes these two; nothing libuuid uses is declared in them.
+  mkdir -p "$U/wasi-include" && : > "$U/wasi-include/grp.h" && : > "$U/wasi-include/pwd.h"
+  UUID_OBJS=()
+  for c in libuuid/src/{clear,compare,copy,gen_uuid,isnull,pack,parse,unpack,unparse,uuid_time,predefined}.c lib/{randutils,md5,sha1}.c; do
+    o="$U/wasi-$(basename "$c" .c).o"
+    "$WCC" -O2 -DNDEBUG -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_GETPID -Wno-invalid-noreturn \
+      -include "$ENGINE_DIR/src/libuuid_wasi.h" -I"$U/wasi-include" -I"$U/include" -I"$U/libuuid/src" -c "$U/$c" -o "$o"
+    UUID_OBJS+=("$o")
+  done
+  rm -f "$PREFIX/lib/libuuid.a" && "$WAR" rcs "$PREFIX/lib/libuuid.a" "${UUID_OBJS[@]}"
+  mkdir -p "$PREFIX/include/uuid" && cp "$U/libuuid/src/uuid.h" "$PREFIX/include/uuid/"
+fi
+note "$(stat -c %s "$PREFIX/lib/libuuid.a") bytes libuuid.a"
+
+# ---------------------------------------------------------------- time zone data
+# Debian's zoneinfo files, packed into the stdlib image below at TZDIR_GUEST,
+# which is zoneinfo's TZPATH (configure --with-tzpath). The guest's own local
+# time stays UTC: WASI's libc has no time zones.
+step "tzdata/trixie: zoneinfo files"
+TZDIR_GUEST=/usr/local/lib/python3.13/zoneinfo-data
+if [ ! -f "$BUILD/stamps/tzdata" ]; then
+  rm -rf "$BUILD/tzdata" && mkdir -p "$BUILD/tzdata/deb"
+  (cd "$BUILD/tzdata/deb" && apt_private download tzdata/trixie)
+  dpkg-deb -x "$BUILD"/tzdata/deb/tzdata_*.deb "$BUILD/tzdata/root"
+  touch "$BUILD/stamps/tzdata"
+fi
+note "$(dpkg-deb -f "$BUILD"/tzdata/deb/tzdata_*.deb Version) ($(find "$BUILD/tzdata/root/usr/share/zoneinfo" -type f | wc -l) files)"
+
 # ---------------------------------------------------------------- CPython
 CPY="$BUILD/src/cpython"
 step "CPython $CPYTHON_VERSION source tree with pyvisor's patches"
-if [ ! -f "$BUILD/stamps/cpython-source" ]; then
+# The stamp holds the patches' checksum, so that a new or changed patch starts from a fresh tree.
+PATCHES_SUM=$(cat "$ENGINE_DIR"/patches/*.patch | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$BUILD/stamps/cpython-source" 2>/dev/null)" != "$PATCHES_SUM" ]; then
   rm -rf "$CPY" && mkdir -p "$CPY"
   tar -xf "$ORIG" -C "$CPY" --strip-components=1
   for p in "$ENGINE_DIR"/patches/*.patch; do note "patch $(basename "$p")"; patch -d "$CPY" -p1 --quiet < "$p"; done
-  touch "$BUILD/stamps/cpython-source"
+  echo "$PATCHES_SUM" > "$BUILD/stamps/cpython-source"
 fi
 # Our C files are copied on every run so that edits to them are rebuilt.
 cp -p "$ENGINE_DIR/src/pycore_pyvisor_hooks.h" "$CPY/Include/internal/"
@@ -187,7 +259,7 @@ fi
 
 # Thin LTO: about 9% faster on the compute benchmarks (bench/README.md); PYVISOR_ENGINE_LTO=no turns it off.
 LTO="${PYVISOR_ENGINE_LTO:-thin}"
-step "CPython for wasm32-wasip1 (-O3, LTO=$LTO, pymalloc, zlib, sqlite3)"
+step "CPython for wasm32-wasip1 (-O3, LTO=$LTO, pymalloc, zlib, sqlite3, bz2, lzma, uuid)"
 WASI_CONFIGURE_ARGS=(
   --with-pymalloc
   --with-lto="$LTO"
@@ -195,6 +267,11 @@ WASI_CONFIGURE_ARGS=(
   ${PYVISOR_ENGINE_LDFLAGS:+"LDFLAGS=$PYVISOR_ENGINE_LDFLAGS"}
   "ZLIB_CFLAGS=-I$PREFIX/include" "ZLIB_LIBS=-L$PREFIX/lib -lz"
   "LIBSQLITE3_CFLAGS=-I$PREFIX/include" "LIBSQLITE3_LIBS=-L$PREFIX/lib -lsqlite3"
+  "BZIP2_CFLAGS=-I$PREFIX/include" "BZIP2_LIBS=-L$PREFIX/lib -lbz2"
+  "LIBLZMA_CFLAGS=-I$PREFIX/include" "LIBLZMA_LIBS=-L$PREFIX/lib -llzma"
+  # As uuid.pc says for util-linux's libuuid: <uuid.h> from include/uuid.
+  "LIBUUID_CFLAGS=-I$PREFIX/include/uuid" "LIBUUID_LIBS=-L$PREFIX/lib -luuid"
+  --with-tzpath="$TZDIR_GUEST"
 )
 # Reconfigure (from scratch) whenever the configure arguments differ from the last build's.
 ARGS_STAMP="$BUILD/stamps/wasi-configure-args"
@@ -218,11 +295,14 @@ rm -rf "$STAGE" && mkdir -p "$STAGE"
 (cd "$CPY/Lib" && tar -cf - \
    --exclude=test --exclude=tests --exclude=idle_test --exclude=__pycache__ \
    --exclude=idlelib --exclude=tkinter --exclude=turtledemo --exclude=ensurepip --exclude=turtle.py \
-   --exclude=venv --exclude=multiprocessing --exclude=curses --exclude=__phello__ --exclude=site-packages \
+   --exclude=venv --exclude=curses --exclude=__phello__ --exclude=site-packages \
    --exclude='*.exe' --exclude='*.bat' --exclude='*.ps1' --exclude='*.csh' --exclude='*.fish' \
    .) | tar -xf - -C "$STAGE"
 cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE/"
 cp "$W"/build/lib.wasi-wasm32-3.13/_sysconfig_vars__wasi_wasm32-wasi.json "$STAGE/" 2>/dev/null || true
+# Symlinks resolved (the image holds files only); localtime points at the build machine's /etc/localtime.
+mkdir -p "$STAGE/${TZDIR_GUEST#/usr/local/lib/python3.13/}"
+(cd "$BUILD/tzdata/root/usr/share/zoneinfo" && tar -chf - --exclude=./localtime .) | tar -xf - -C "$STAGE/${TZDIR_GUEST#/usr/local/lib/python3.13/}"
 # The build machine's paths must not reach the guest (sysconfig holds compiler command lines).
 sed -i "s|$BUILD|/build|g; s|$ENGINE_DIR|/engine|g" "$STAGE"/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE"/_sysconfig_vars__wasi_wasm32-wasi.json 2>/dev/null || true
 find "$STAGE" -exec touch -h -d @1749600000 {} +
@@ -234,6 +314,7 @@ step "manifest"
 node "$ENGINE_DIR/tools/write-manifest.mjs" "$DIST" \
   --cpython "$CPYTHON_VERSION" --source-sha256 "$CPYTHON_ORIG_SHA256" \
   --toolchain "$(cd "$BUILD/debs" && for d in *.deb; do printf "%s=%s\n" "$(dpkg-deb -f "$d" Package)" "$(dpkg-deb -f "$d" Version)"; done | sort | paste -sd,)" \
+  --libraries "$({ for d in zlib sqlite3 bzip2 xz-utils util-linux; do printf '%s=%s\n' "$d" "$(sed -n 's/^Version: //p' "$BUILD"/src/dl-"$d"/*.dsc | head -1)"; done; printf 'tzdata=%s\n' "$(dpkg-deb -f "$BUILD"/tzdata/deb/tzdata_*.deb Version)" ; } | paste -sd,)" \
   --configure "$(grep -m1 '^CONFIG_ARGS=' "$W/Makefile" | cut -d= -f2- | tr -s ' \t' ' ' | sed "s|$BUILD|<build>|g; s|$ENGINE_DIR|<engine>|g")"
 
 ELAPSED=$(( $(date +%s) - START_TIME ))
