@@ -41,7 +41,7 @@ const DEFAULT_MODULES = [
   "test_unicodedata", "test_json", "test_re", "test_datetime", "test_zoneinfo", "test_time",
   "test_calendar", "test_decimal", "test_fractions", "test_math", "test_cmath", "test_statistics",
   "test_random", "test_struct", "test_array", "test_hashlib", "test_hmac", "test_base64",
-  "test_binascii", "test_zlib", "test_gzip", "test_zipfile", "test_tarfile", "test_sqlite3",
+  "test_binascii", "test_zlib", "test_gzip", "test_bz2", "test_lzma", "test_uuid", "test_zipfile", "test_tarfile", "test_sqlite3",
   "test_csv", "test_io", "test_os", "test_posixpath", "test_pathlib", "test_glob", "test_fnmatch",
   "test_tempfile", "test_shutil", "test_stat", "test_fileinput", ...ASYNCIO_MODULES,
   "test_contextlib", "test_dataclasses", "test_enum", "test_typing", "test_abc", "test_inspect",
