@@ -9,3 +9,4 @@ export { DEFAULTS, defaultSnapshotCacheDir } from "../shared/defaults.js";
 export { parseSize } from "../shared/checks.js";
 export { checkMemoryLimit } from "./options.js";
 export { versions, type Versions } from "./versions.js";
+export { jsonValue } from "./json.js";

@@ -4,10 +4,10 @@
 // bin/pyvisor.js exits with it.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
-import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
+import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, jsonValue, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
-import { HELP, versionLine } from "./help.js";
+import { HELP, SERVICE_HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
 import { readWriteMountHolding, TraceFile } from "./trace.js";
@@ -97,33 +97,8 @@ async function prepare(program: Exclude<Program, { kind: "none" }> | { kind: "pi
   }
 }
 
-/**
- * Python's own limit on converting an int to decimal text (sys.int_max_str_digits,
- * 4300 digits), in bits: decimal conversion is quadratic, so a bigger int is
- * written in hex, which takes linear time.
- */
-const MAX_DECIMAL_INT_BITS = 14_284;
 /** What a shell reports for a process ended by SIGPIPE (128 + 13). */
 const EXIT_BROKEN_PIPE = 141;
-
-function bigIntText(value: bigint): string {
-  const negative = value < 0n;
-  const hex = (negative ? -value : value).toString(16);
-  if (hex.length * 4 <= MAX_DECIMAL_INT_BITS) return value.toString();
-  return `${negative ? "-" : ""}0x${hex}`;
-}
-
-/** A JSON-safe copy of a converted Python value: bytes as base64, big ints as strings (hex past 4300 digits), sets as lists, maps as [key, value] pairs. */
-function jsonValue(value: unknown): unknown {
-  if (typeof value === "bigint") return bigIntText(value);
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
-  if (value instanceof Map) return [...value].map(([k, v]) => [jsonValue(k), jsonValue(v)]);
-  if (value instanceof Set) return [...value].map(jsonValue);
-  if (Array.isArray(value)) return value.map(jsonValue);
-  if (value instanceof Date) return value.toISOString();
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v)]));
-  return value;
-}
 
 function createFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
@@ -205,6 +180,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (parsed.action === "help") {
     process.stdout.write(HELP);
     return 0;
+  }
+  if (parsed.action === "service") {
+    if (parsed.args.some((a) => a === "-h" || a === "--help")) {
+      process.stdout.write(SERVICE_HELP[parsed.command]);
+      return 0;
+    }
+    // Loaded on demand: running a program does not pay for the HTTP stack.
+    const { serveMain } = await import("../serve/main.js");
+    return serveMain(parsed.command, parsed.args);
   }
   if (parsed.action === "version") {
     process.stdout.write(`${versionLine()}\n`);

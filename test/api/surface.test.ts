@@ -6,7 +6,7 @@ import * as api from "../../src/api/index.js";
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError",
-    "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "versions",
+    "checkMemoryLimit", "defaultSnapshotCacheDir", "jsonValue", "parseSize", "runPython", "versions",
   ]);
 });
 
