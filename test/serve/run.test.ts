@@ -166,3 +166,20 @@ test("files the sandbox cannot hold (under the read-only /usr) answer 422 naming
   assert.equal(answer.status, 422);
   assert.equal(answer.body.error.field, "files");
 });
+
+test("a client that goes away cancels its run: the engine is freed long before the run's timeout", async () => {
+  const client = new AbortController();
+  const response = await fetch(`${server.url}/v1/run`, {
+    method: "POST", signal: client.signal,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ code: "print('spinning', flush=True)\nwhile True: pass", timeout: 60_000, stream: true }),
+  });
+  const reader = response.body!.getReader();
+  await reader.read();
+  client.abort();
+  const started = Date.now();
+  while (server.service.pool.pendingRuns > 0 && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(server.service.pool.pendingRuns, 0, "the run still holds the engine");
+  const metrics = (await call(server, "GET", "/metrics")).body as string;
+  assert.match(metrics, /pyvisor_runs_total\{outcome="cancelled"\} 1/);
+});
