@@ -126,7 +126,14 @@ async function serve(options: ServeOptions): Promise<number> {
   }
   const svc = service(options);
   const app = buildHttp(svc, { tokens, bodyLimitBytes: options.bodyLimitBytes });
-  const address = await app.listen({ host: options.host, port: options.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    process.stderr.write(`pyvisor serve: cannot listen on ${options.host}:${options.port}: ${(error as Error).message}\n`);
+    await svc.close();
+    return 1;
+  }
   process.stderr.write(`pyvisor serve: listening on ${address}\n`);
   const signal = await stopSignal();
   process.stderr.write(`pyvisor serve: ${signal}: draining\n`);

@@ -73,7 +73,8 @@ export class Sessions {
   sweep(): void {
     const now = this.now();
     for (const session of [...this.byId.values()]) {
-      if (session.busy === 0 && now - session.lastUsed >= this.idleMs) void this.remove(session);
+      // dispose() does not reject; a failure here must not become an unhandled rejection in the server.
+      if (session.busy === 0 && now - session.lastUsed >= this.idleMs) this.remove(session).catch(() => undefined);
     }
   }
 

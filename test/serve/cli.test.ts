@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { parseServeArgs, ServeUsageError } from "../../src/serve/main.js";
 import { parseArgs } from "../../src/cli/args.js";
 import { BIN, pyvisor, ROOT } from "../cli/helpers.js";
@@ -75,5 +76,24 @@ test("SIGTERM drains: the run in flight finishes and answers, new requests are r
     assert.match(stderr, /stopped/);
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
+  }
+});
+
+test("a port already in use: pyvisor serve says so and exits 1 instead of hanging on its pool", async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const child = spawn(process.execPath, [BIN, "serve", "--port", String(port), "--pool-size", "1"], { cwd: ROOT, env: { ...process.env, PYVISOR_TOKEN: TOKEN }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => { stderr += chunk; });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const [code] = await once(child, "exit");
+    clearTimeout(timer);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /pyvisor serve: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  } finally {
+    taken.close();
   }
 });
