@@ -41,11 +41,11 @@ export type Parsed =
   | { action: "help" }
   | { action: "version" }
   | { action: "run"; options: CliOptions; program: Program; args: string[] }
-  /** `pyvisor serve ...` or `pyvisor mcp ...`: the service's own options follow (src/serve parses them). */
+  /** `pyvisor serve|mcp|worker ...`: the service's own options follow (src/serve parses them). */
   | { action: "service"; command: ServiceCommand; args: string[] };
 
 /** Subcommands, recognised as the first argument only (a file of that name runs as `pyvisor ./serve`). */
-export const SERVICE_COMMANDS = ["serve", "mcp"] as const;
+export const SERVICE_COMMANDS = ["serve", "mcp", "worker"] as const;
 export type ServiceCommand = (typeof SERVICE_COMMANDS)[number];
 
 /** Longest limit a run may have: the pool arms a timer for it (setTimeout caps at 2^31-1 ms). */

@@ -79,6 +79,7 @@ Examples:
 Service (see pyvisor serve --help, pyvisor mcp --help):
   pyvisor serve [--host H] [--port P] ...   HTTP API, with MCP at /mcp
   pyvisor mcp ...                           MCP server over stdio
+  pyvisor worker --queue redis://...        drain runs a serve --queue enqueues
 `;
 
 const SERVICE_OPTIONS = `Limits and quotas (per bearer token unless said):
@@ -95,7 +96,7 @@ Pool:
                         engines in worker processes (default) or threads
 `;
 
-export const SERVICE_HELP: Record<"serve" | "mcp", string> = {
+export const SERVICE_HELP: Record<"serve" | "mcp" | "worker", string> = {
   serve: `usage: pyvisor serve [--host H] [--port P] [--token-file FILE] [option] ...
 
 Serve the HTTP API (POST /v1/run, /v1/sessions, /healthz, /metrics,
@@ -109,6 +110,10 @@ requests in flight finish, then closes the sessions and the pool.
   --port P              port (default 8000; 0 picks a free one)
   --token-file FILE     bearer tokens, one a line (# comments)
   --max-body SIZE       largest request body (default 16M; 413 past it)
+  --queue redis://HOST:PORT[/DB]
+                        put one-off runs on a BullMQ queue on Redis for
+                        pyvisor worker hosts to drain (sessions are then
+                        not offered: 501)
 
 ${SERVICE_OPTIONS}`,
   mcp: `usage: pyvisor mcp [option] ...
@@ -118,6 +123,18 @@ session_create, session_run, session_list_files, session_read_file,
 session_write_file, session_close. Stops when stdin closes, or on SIGTERM.
 
 ${SERVICE_OPTIONS}`,
+  worker: `usage: pyvisor worker --queue redis://HOST:PORT[/DB] [option] ...
+
+Drain the runs that pyvisor serve --queue puts on Redis into this host's own
+pool; start as many workers, on as many machines, as needed. A worker that
+dies mid-run is noticed after its lock expires: the run goes to another
+worker once if the request said "idempotent": true, and otherwise answers
+503 WorkerLostError. SIGTERM finishes the runs in progress, then stops.
+
+  --lock-duration S     lock on a run, renewed while it runs (default 30)
+  --pool-size N         engines (default: the machine's parallelism)
+  --isolation process|thread
+`,
 };
 
 export function pyvisorVersion(): string {

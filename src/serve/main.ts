@@ -7,6 +7,7 @@ import { parseSize, Pool, type Isolation } from "../api/index.js";
 import { loadTokens, Tokens } from "./auth.js";
 import { buildHttp } from "./http.js";
 import { createMcpServer } from "./mcp.js";
+import { QUEUE_TIMING, QueueFront, QueueWorker, redisConnection } from "./queue.js";
 import { Service } from "./service.js";
 
 export class ServeUsageError extends Error {
@@ -26,6 +27,10 @@ export interface ServeOptions {
   maxMemoryBytes: number;
   poolSize?: number;
   isolation: Isolation;
+  /** redis:// URL: serve enqueues runs there, worker drains them. */
+  queue?: string;
+  /** worker: how long its lock on a run lasts; a dead worker's run is noticed after about this. */
+  lockDurationMs: number;
 }
 
 export const SERVE_DEFAULTS: ServeOptions = {
@@ -39,6 +44,7 @@ export const SERVE_DEFAULTS: ServeOptions = {
   maxTimeoutMs: 60_000,
   maxMemoryBytes: 512 * 1024 * 1024,
   isolation: "process",
+  lockDurationMs: QUEUE_TIMING.lockDurationMs,
 };
 
 function count(flag: string, value: string, min: number): number {
@@ -73,6 +79,15 @@ const SETTERS: Record<string, (o: ServeOptions, v: string) => void> = {
   "max-timeout": (o, v) => { o.maxTimeoutMs = seconds("--max-timeout", v); },
   "max-memory": (o, v) => { o.maxMemoryBytes = bytes("--max-memory", v); },
   "pool-size": (o, v) => { o.poolSize = count("--pool-size", v, 1); },
+  queue: (o, v) => {
+    try {
+      redisConnection(v);
+    } catch (error) {
+      throw new ServeUsageError((error as Error).message);
+    }
+    o.queue = v;
+  },
+  "lock-duration": (o, v) => { o.lockDurationMs = seconds("--lock-duration", v); },
   isolation: (o, v) => {
     if (v !== "process" && v !== "thread") throw new ServeUsageError(`--isolation: expected "process" or "thread", got ${JSON.stringify(v)}`);
     o.isolation = v;
@@ -94,9 +109,15 @@ export function parseServeArgs(argv: readonly string[], environment: NodeJS.Proc
   return options;
 }
 
-function service(options: ServeOptions): Service {
+function pool(options: ServeOptions): Pool {
+  return new Pool({ isolation: options.isolation, ...(options.poolSize !== undefined ? { size: options.poolSize } : {}) });
+}
+
+function service(options: ServeOptions, front?: QueueFront): Service {
   return new Service({
-    pool: new Pool({ isolation: options.isolation, ...(options.poolSize !== undefined ? { size: options.poolSize } : {}) }),
+    // A front end that enqueues runs needs no engines of its own beyond one.
+    pool: front ? new Pool({ isolation: options.isolation, size: 1, warmInterpreters: 0 }) : pool(options),
+    ...(front ? { remote: front } : {}),
     quotas: { concurrentRuns: options.concurrentRuns, sessions: options.sessions, cpuSecondsPerMinute: options.cpuSecondsPerMinute },
     sessionIdleMs: options.sessionIdleMs,
     maxMemoryBytes: options.maxMemoryBytes,
@@ -124,7 +145,9 @@ async function serve(options: ServeOptions): Promise<number> {
   } catch (error) {
     throw new ServeUsageError((error as Error).message);
   }
-  const svc = service(options);
+  const front = options.queue !== undefined ? new QueueFront(redisConnection(options.queue)) : undefined;
+  await front?.ready();
+  const svc = service(options, front);
   const app = buildHttp(svc, { tokens, bodyLimitBytes: options.bodyLimitBytes });
   let address: string;
   try {
@@ -132,6 +155,7 @@ async function serve(options: ServeOptions): Promise<number> {
   } catch (error) {
     process.stderr.write(`pyvisor serve: cannot listen on ${options.host}:${options.port}: ${(error as Error).message}\n`);
     await svc.close();
+    await front?.close();
     return 1;
   }
   process.stderr.write(`pyvisor serve: listening on ${address}\n`);
@@ -139,6 +163,7 @@ async function serve(options: ServeOptions): Promise<number> {
   process.stderr.write(`pyvisor serve: ${signal}: draining\n`);
   await app.close();
   await svc.close();
+  await front?.close();
   process.stderr.write("pyvisor serve: stopped\n");
   return 0;
 }
@@ -156,11 +181,25 @@ async function mcpStdio(options: ServeOptions): Promise<number> {
   return 0;
 }
 
-/** Runs `pyvisor serve ARGS` or `pyvisor mcp ARGS`; returns the exit status (2: usage error). */
-export async function serveMain(command: "serve" | "mcp", argv: readonly string[]): Promise<number> {
+/** `pyvisor worker --queue URL`: drains runs into this host's pool until SIGTERM (the run in progress finishes first). */
+async function worker(options: ServeOptions): Promise<number> {
+  if (options.queue === undefined) throw new ServeUsageError("--queue redis://... is required");
+  const host = new QueueWorker(redisConnection(options.queue), pool(options), { lockDurationMs: options.lockDurationMs, stalledIntervalMs: Math.max(500, options.lockDurationMs / 2) });
+  await host.ready();
+  process.stderr.write(`pyvisor worker: draining ${options.queue}\n`);
+  const signal = await stopSignal();
+  process.stderr.write(`pyvisor worker: ${signal}: finishing runs in progress\n`);
+  await host.close();
+  return 0;
+}
+
+const COMMANDS = { serve, mcp: mcpStdio, worker };
+
+/** Runs `pyvisor serve|mcp|worker ARGS`; returns the exit status (2: usage error). */
+export async function serveMain(command: keyof typeof COMMANDS, argv: readonly string[]): Promise<number> {
   try {
     const options = parseServeArgs(argv);
-    return await (command === "serve" ? serve(options) : mcpStdio(options));
+    return await COMMANDS[command](options);
   } catch (error) {
     if (!(error instanceof ServeUsageError)) throw error;
     process.stderr.write(`pyvisor ${command}: ${error.message} (see pyvisor ${command} --help)\n`);

@@ -16,6 +16,7 @@ const REFUSALS = {
   413: error("the body (field \"body\") or a field is larger than its limit"),
   422: error("a field is missing, of the wrong type or out of range (named in error.field)"),
   429: { ...error("a quota is exhausted (named in error.field)"), headers: { "Retry-After": { schema: { type: "integer" }, description: "seconds" } } },
+  503: error("with --queue: the worker running the run died and the run was not idempotent (WorkerLostError)"),
 };
 
 const streamed = {
@@ -52,7 +53,7 @@ export function openApiDocument(caps: RequestCaps): object {
         post: {
           summary: "open a session (a sandbox whose globals and files persist across runs)",
           requestBody: { required: false, content: json(sessionBodySchema(caps)) },
-          responses: { 201: { description: "opened", content: json({ $ref: "#/components/schemas/Session" }) }, ...REFUSALS },
+          responses: { 201: { description: "opened", content: json({ $ref: "#/components/schemas/Session" }) }, 501: error("with --queue: sessions are not offered"), ...REFUSALS },
         },
       },
       "/v1/sessions/{id}": {

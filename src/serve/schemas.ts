@@ -50,6 +50,7 @@ function runProperties(caps: RequestCaps) {
     cpuTime: { type: "integer", minimum: 1, maximum: caps.maxTimeoutMs, description: "guest CPU-time limit for this run, ms (capped by the token's CPU quota)" },
     returnValue: { type: "boolean", description: "return the last expression's value (default true)" },
     stream: { type: "boolean", description: "answer as server-sent events (also: Accept: text/event-stream)" },
+    idempotent: { type: "boolean", description: "with --queue: the run may be repeated once if its worker dies (otherwise that answers 503 WorkerLostError)" },
   };
 }
 

@@ -7,8 +7,15 @@ import { Metrics } from "./metrics.js";
 import { Quotas, type QuotaLimits, type Ticket } from "./quotas.js";
 import { Sessions, type Session } from "./sessions.js";
 
+/** Runs elsewhere (the BullMQ front end, queue.ts): the request, the CPU it may use, whether it may be repeated. */
+export interface RemoteRunner {
+  run(owner: string, request: SandboxRequest & RunRequest, cpuBudgetMs: number, idempotent: boolean, hooks: RunHooks): Promise<JsonResult>;
+}
+
 export interface ServiceConfig {
   pool: Pool;
+  /** Set: one-off runs go to worker hosts through it, and sessions are not offered. */
+  remote?: RemoteRunner;
   quotas: QuotaLimits;
   sessionIdleMs: number;
   /** Largest memoryLimit a request may ask for, in bytes. */
@@ -28,6 +35,8 @@ export interface SandboxRequest {
 
 export interface RunRequest {
   code: string;
+  /** The run may be repeated if its worker dies (queue mode); otherwise that answers WorkerLostError. */
+  idempotent?: boolean;
   stdin?: string;
   inputs?: Record<string, unknown>;
   timeout?: number;
@@ -136,9 +145,29 @@ export class Service {
     }
   }
 
+  /** A run on a worker host: admitted here, its CPU charged from its result. */
+  private remoteJob(remote: RemoteRunner, owner: string, request: SandboxRequest & RunRequest): Job {
+    const ticket = this.admit(owner);
+    return {
+      start: async (hooks) => {
+        const started = performance.now();
+        let cpuMs = 0;
+        try {
+          const result = await remote.run(owner, request, ticket.cpuBudgetMs, request.idempotent === true, hooks);
+          cpuMs = result.stats.cpuMs;
+          this.metrics.ran(result, (performance.now() - started) / 1000);
+          return result;
+        } finally {
+          ticket.end(cpuMs);
+        }
+      },
+    };
+  }
+
   /** A run in a fresh sandbox: admitted and created here (so a refusal comes before any answer starts). */
   async prepareRun(owner: string, request: SandboxRequest & RunRequest): Promise<Job> {
     const options = this.sandboxOptions(request);
+    if (this.config.remote) return this.remoteJob(this.config.remote, owner, request);
     const ticket = this.admit(owner);
     let sandbox: Sandbox;
     try {
@@ -177,6 +206,7 @@ export class Service {
   }
 
   async openSession(owner: string, request: SandboxRequest): Promise<Session> {
+    if (this.config.remote) throw new ServiceError(501, "NotImplemented", "sessions are not offered when runs go to worker hosts (--queue)");
     const options = this.sandboxOptions(request);
     try {
       this.quotas.admitSession(owner, this.sessions.countOf(owner), this.sessions.nextExpiryMs(owner));
