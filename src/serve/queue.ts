@@ -75,9 +75,10 @@ export class QueueFront {
 
   async run(owner: string, request: SandboxRequest & RunRequest, cpuBudgetMs: number, idempotent: boolean, hooks: RunHooks): Promise<JsonResult> {
     const jobId = randomUUID();
-    const subscriber = await pubSubClient(this.queue.client);
+    // A connection of its own (a subscribed client can do nothing else), only when output is streamed.
+    const subscriber = hooks.onStdout || hooks.onStderr ? await pubSubClient(this.queue.client) : null;
     try {
-      if (hooks.onStdout || hooks.onStderr) {
+      if (subscriber) {
         await subscriber.subscribe(channelOf(jobId));
         subscriber.on("message", (_channel: string, message: string) => {
           const { fd, text } = JSON.parse(message) as { fd: 1 | 2; text: string };
@@ -96,7 +97,7 @@ export class QueueFront {
         throw new ServiceError(502, "WorkerError", message);
       }
     } finally {
-      subscriber.disconnect();
+      subscriber?.disconnect();
     }
   }
 
