@@ -41,7 +41,13 @@ export interface CliOptions {
 export type Parsed =
   | { action: "help" }
   | { action: "version" }
-  | { action: "run"; options: CliOptions; program: Program; args: string[] };
+  | { action: "run"; options: CliOptions; program: Program; args: string[] }
+  /** `pyvisor serve|mcp|worker ...`: the service's own options follow (src/serve parses them). */
+  | { action: "service"; command: ServiceCommand; args: string[] };
+
+/** Subcommands, recognised as the first argument only (a file of that name runs as `pyvisor ./serve`). */
+export const SERVICE_COMMANDS = ["serve", "mcp", "worker"] as const;
+export type ServiceCommand = (typeof SERVICE_COMMANDS)[number];
 
 /** Longest limit a run may have: the pool arms a timer for it (setTimeout caps at 2^31-1 ms). */
 const MAX_SECONDS = 2_000_000;
@@ -104,6 +110,8 @@ function envEntry(value: string): [string, string] {
 
 /** Parses pyvisor's arguments (process.argv.slice(2)). Throws UsageError. */
 export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): Parsed {
+  const command = SERVICE_COMMANDS.find((name) => name === argv[0]);
+  if (command !== undefined) return { action: "service", command, args: argv.slice(1) };
   const options: CliOptions = {
     memoryBytes: DEFAULTS.memoryLimitBytes,
     timeoutMs: DEFAULTS.timeoutMs,

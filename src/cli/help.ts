@@ -77,7 +77,67 @@ Examples:
   pyvisor --json -c 'print("hi"); 6 * 7'
   pyvisor --trace calls.jsonl -c 'open("/etc/passwd")'
   pyvisor                 # the console (Ctrl-C interrupts, Ctrl-D leaves)
+
+Service (see pyvisor serve --help, pyvisor mcp --help):
+  pyvisor serve [--host H] [--port P] ...   HTTP API, with MCP at /mcp
+  pyvisor mcp ...                           MCP server over stdio
+  pyvisor worker --queue redis://...        drain runs a serve --queue enqueues
 `;
+
+const SERVICE_OPTIONS = `Limits and quotas (per bearer token unless said):
+  --max-runs N          runs in progress at once (default 4)
+  --max-sessions N      sessions open at once (default 8)
+  --cpu-per-minute S    guest CPU seconds in any 60 s window (default 120)
+  --session-idle S      close a session idle for S seconds (default 600)
+  --max-timeout S       longest timeout or cpuTime a request may ask (default 60)
+  --max-memory SIZE     largest memoryLimit a request may ask (default 512M)
+
+Pool:
+  --pool-size N         engines (default: the machine's parallelism)
+  --isolation process|thread
+                        engines in worker processes (default) or threads
+`;
+
+export const SERVICE_HELP: Record<"serve" | "mcp" | "worker", string> = {
+  serve: `usage: pyvisor serve [--host H] [--port P] [--token-file FILE] [option] ...
+
+Serve the HTTP API (POST /v1/run, /v1/sessions, /healthz, /metrics,
+/openapi.json) and MCP over streamable HTTP at /mcp. Every endpoint but
+/healthz and /openapi.json needs "Authorization: Bearer TOKEN"; tokens come
+from PYVISOR_TOKEN (comma-separated) and --token-file (one a line); serve
+refuses to start without one. SIGTERM or SIGINT stops accepting, lets the
+requests in flight finish, then closes the sessions and the pool.
+
+  --host H              address to listen on (default 127.0.0.1)
+  --port P              port (default 8000; 0 picks a free one)
+  --token-file FILE     bearer tokens, one a line (# comments)
+  --max-body SIZE       largest request body (default 16M; 413 past it)
+  --queue redis://HOST:PORT[/DB]
+                        put one-off runs on a BullMQ queue on Redis for
+                        pyvisor worker hosts to drain (sessions are then
+                        not offered: 501)
+
+${SERVICE_OPTIONS}`,
+  mcp: `usage: pyvisor mcp [option] ...
+
+Serve MCP over stdio (newline-delimited JSON-RPC): tools run_python,
+session_create, session_run, session_list_files, session_read_file,
+session_write_file, session_close. Stops when stdin closes, or on SIGTERM.
+
+${SERVICE_OPTIONS}`,
+  worker: `usage: pyvisor worker --queue redis://HOST:PORT[/DB] [option] ...
+
+Drain the runs that pyvisor serve --queue puts on Redis into this host's own
+pool; start as many workers, on as many machines, as needed. A worker that
+dies mid-run is noticed after its lock expires: the run goes to another
+worker once if the request said "idempotent": true, and otherwise answers
+503 WorkerLostError. SIGTERM finishes the runs in progress, then stops.
+
+  --lock-duration S     lock on a run, renewed while it runs (default 30)
+  --pool-size N         engines (default: the machine's parallelism)
+  --isolation process|thread
+`,
+};
 
 export function pyvisorVersion(): string {
   return versions().pyvisor;

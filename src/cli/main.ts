@@ -7,7 +7,7 @@ import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "nod
 import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
-import { HELP, versionLine } from "./help.js";
+import { HELP, SERVICE_HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
 import { readWriteMountHolding, TraceFile } from "./trace.js";
@@ -180,6 +180,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (parsed.action === "help") {
     process.stdout.write(HELP);
     return 0;
+  }
+  if (parsed.action === "service") {
+    if (parsed.args.some((a) => a === "-h" || a === "--help")) {
+      process.stdout.write(SERVICE_HELP[parsed.command]);
+      return 0;
+    }
+    // Loaded on demand: running a program does not pay for the HTTP stack.
+    const { serveMain } = await import("../serve/main.js");
+    return serveMain(parsed.command, parsed.args);
   }
   if (parsed.action === "version") {
     process.stdout.write(`${versionLine()}\n`);

@@ -1,5 +1,5 @@
 // The package as users receive it: `npm pack`, installed from the tarball into
-// a fresh project (offline: pyvisor has no runtime dependencies), then the
+// a fresh project (offline: its dependencies come from the npm cache that installing the repository filled), then the
 // README's API examples run there as ESM and as CommonJS, and type-check in
 // strict mode against `lib: ["ES2022"]` without skipLibCheck.
 import { after, before, test } from "node:test";
