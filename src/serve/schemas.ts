@@ -79,7 +79,7 @@ const errorObject = {
 
 export const runResultSchema = {
   type: "object",
-  required: ["stdout", "stderr", "output", "exitCode", "value", "valueRepr", "error", "stats"],
+  required: ["stdout", "stderr", "output", "exitCode", "value", "valueRepr", "repr", "error", "stats"],
   additionalProperties: false,
   properties: {
     stdout: { type: "string" },
@@ -88,6 +88,7 @@ export const runResultSchema = {
     exitCode: { type: "integer" },
     value: { description: "the last expression's value as JSON (bytes base64, big ints as strings), or null" },
     valueRepr: { type: "boolean" },
+    repr: { type: ["string", "null"], description: "the last value's repr() as a notebook shows it (reprlib-bounded), or null" },
     error: { oneOf: [{ type: "null" }, errorObject] },
     stats: {
       type: "object",
