@@ -204,6 +204,19 @@ test("bigints of any size survive a round trip", () => {
   );
 });
 
+test("a 16 MiB big int encodes and decodes in linear time, not seconds after the run's deadline", () => {
+  // The largest int a result may carry. Byte-at-a-time string building took 1-5 s each way.
+  const n = -((1n << BigInt(8 * (1 << 24) - 1)) - 12345n);
+  let start = performance.now();
+  const encoded = encodeValue(n);
+  const encodeMs = performance.now() - start;
+  start = performance.now();
+  const decoded = decodeValue(encoded);
+  const decodeMs = performance.now() - start;
+  assert.ok(decoded === n, "the value is exact");
+  assert.ok(encodeMs < 1000 && decodeMs < 1000, `encode ${Math.round(encodeMs)} ms, decode ${Math.round(decodeMs)} ms`);
+});
+
 test("a big int (0x04) that is small decodes to a number", () => {
   assert.equal(decodeValue(fromHex("04 00 01000000 05")), 5);
   assert.equal(decodeValue(fromHex("04 01 01000000 05")), -5);
