@@ -4,6 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorType, Pool, Sandbox } from "../../src/api/index.js";
+import { encodeValue } from "../../src/shared/codec.js";
+import { screenResult } from "../../src/worker/protocol.js";
 
 test("a run queued behind a busy engine reports the wait in stats.queuedMs", async () => {
   const pool = new Pool({ size: 1 });
@@ -117,4 +119,15 @@ test("a repr that loops forever in the value's fallback ends at the timeout with
   } finally {
     await sandbox.dispose();
   }
+});
+
+test("the engine screens a result of a million small values in a fraction of a second, not a full decode of 1-2 s past the deadline", () => {
+  // The screen runs after the guest sent its result, however close to the deadline: a slow one could get a
+  // finished run hard-stopped (hardStopGraceMs is 500 ms), and the host decodes the value again anyway.
+  const payload = encodeValue({ value: Array.from({ length: 999_000 }, () => new Uint8Array(60)), valueRepr: false, error: null, exitCode: 0 });
+  const start = performance.now();
+  const screened = screenResult(payload);
+  const ms = performance.now() - start;
+  assert.ok("result" in screened);
+  assert.ok(ms < 500, `screened in ${Math.round(ms)} ms`);
 });

@@ -10,6 +10,7 @@ import {
   decodeValue,
   encodeValue,
   readValue,
+  validateValue,
   writeValue,
 } from "../../src/shared/codec.js";
 
@@ -739,6 +740,35 @@ test("corrupted valid encodings either decode or throw CodecError, nothing else"
   fc.assert(
     fc.property(corrupted, (bytes) => onlyCodecErrors(() => decodeValue(bytes))),
     { numRuns: 3000 },
+  );
+});
+
+/** The outcome of a decode or a validation: "ok", or the CodecError's class and message. */
+function outcome(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    return `${error.constructor.name}: ${error.message}`;
+  }
+}
+
+test("validateValue refuses exactly what decodeValue refuses, with the same error, so a screen cannot let a bad value through", () => {
+  const corrupted = fc
+    .tuple(anyValue, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 0, maxLength: 3 }))
+    .map(([value, edits]) => {
+      const bytes = encodeValue(value);
+      for (const [at, byte] of edits) bytes[at % bytes.length] = byte;
+      return bytes;
+    });
+  const limits = fc.record({ maxDepth: fc.integer({ min: 0, max: 4 }), maxNodes: fc.integer({ min: 1, max: 30 }) });
+  fc.assert(
+    fc.property(fc.oneof(corrupted, fc.uint8Array({ maxLength: 64 })), limits, (bytes, limit) => {
+      assert.equal(outcome(() => validateValue(bytes, limit)), outcome(() => decodeValue(bytes, limit)));
+      assert.equal(outcome(() => validateValue(bytes)), outcome(() => decodeValue(bytes)));
+    }),
+    { numRuns: 5000 },
   );
 });
 
