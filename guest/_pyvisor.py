@@ -335,11 +335,73 @@ def _bind_functions(names, async_names):
 _MAX_REPR_CHARS = 4 * 1024 * 1024
 
 
+class _ReprFull(Exception):
+    """The repr being built passed _MAX_REPR_CHARS: the rest is not needed."""
+
+
+# The built-in containers' repr() is one C call over every item (a stop cannot
+# reach it, and a list of big ints can take minutes): their items are walked
+# here, in Python, up to the size kept. (opening, closing, empty, recursive)
+_REPR_SHAPES = {
+    list: ("[", "]", "[]", "[...]"),
+    tuple: ("(", ")", "()", "(...)"),
+    dict: ("{", "}", "{}", "{...}"),
+    set: ("{", "}", "set()", "set(...)"),
+    frozenset: ("frozenset({", "})", "frozenset()", "frozenset(...)"),
+}
+
+
+def _walk_repr(value, parts, open_ids, size):
+    """Appends repr(value) to `parts` piece by piece; returns the new total size."""
+    shape = _REPR_SHAPES.get(type(value))
+    if shape is None:
+        parts.append(repr(value))
+        size += len(parts[-1])
+    elif not value:
+        parts.append(shape[2])
+        size += len(shape[2])
+    elif id(value) in open_ids:
+        parts.append(shape[3])
+        size += len(shape[3])
+    else:
+        open_ids.add(id(value))
+        parts.append(shape[0])
+        items = list(dict.items(value)) if type(value) is dict else list(value)
+        for index, item in enumerate(items):
+            if index:
+                parts.append(", ")
+            if type(value) is dict:
+                size = _walk_repr(item[0], parts, open_ids, size + 2)
+                parts.append(": ")
+                item = item[1]
+            size = _walk_repr(item, parts, open_ids, size + 2)
+        if type(value) is tuple and len(items) == 1:
+            parts.append(",")
+        parts.append(shape[1])
+        size += 2 + len(shape[0])
+        open_ids.discard(id(value))
+    if size > _MAX_REPR_CHARS:
+        raise _ReprFull
+    return size
+
+
 def _value_repr(value):
+    """repr(value), cut at _MAX_REPR_CHARS. Ints are written under Python's
+    default digit limit whatever the program set (sys.set_int_max_str_digits):
+    decimal conversion is quadratic, one C call a stop cannot reach."""
+    digits = sys.get_int_max_str_digits()
+    parts = []
     try:
-        text = repr(value)
+        default = sys.int_info.default_max_str_digits
+        sys.set_int_max_str_digits(default if digits == 0 else min(digits, default))
+        _walk_repr(value, parts, set(), 0)
+        text = "".join(parts)
+    except _ReprFull:
+        text = "".join(parts)
     except Exception as exc:
         text = "<%s object; repr() failed: %s>" % (type(value).__name__, _safe_str(exc))
+    finally:
+        sys.set_int_max_str_digits(digits)
     return text if len(text) <= _MAX_REPR_CHARS else text[:_MAX_REPR_CHARS] + "..."
 
 
@@ -353,10 +415,16 @@ def _display_repr(value):
         import reprlib
         _display = reprlib.Repr(maxlevel=6, maxtuple=1000, maxlist=1000, maxarray=1000, maxdict=1000, maxset=1000,
                                 maxfrozenset=1000, maxdeque=1000, maxstring=100000, maxlong=100000, maxother=100000)
+    digits = sys.get_int_max_str_digits()
     try:
+        # As in _value_repr: ints are written under the default digit limit, whatever the program set.
+        default = sys.int_info.default_max_str_digits
+        sys.set_int_max_str_digits(default if digits == 0 else min(digits, default))
         return _display.repr(value)
     except Exception:
         return _value_repr(value)[:100000]
+    finally:
+        sys.set_int_max_str_digits(digits)
 
 
 def _set_value(result, value):
@@ -379,6 +447,21 @@ def _unbind_inputs(bound):
                 del names[name]
     except Exception:
         pass
+
+
+def _send_result(result):
+    """Sends the result. One the sandbox cannot encode in the memory it has left
+    (a value just under the codec's size limit) goes without its value, as the
+    ConversionError the host reports for a value too costly to convert, rather
+    than leaving the run without a result."""
+    try:
+        _send("D", result)
+    except Exception as exc:  # MemoryError, or a stop raised while encoding
+        result["value"] = None
+        result["valueRepr"] = False
+        result["error"] = {"type": "ConversionError", "traceback": "",
+                           "message": "the result is too costly to convert (%s in the sandbox)" % type(exc).__name__}
+        _send("D", result)
 
 
 def _serve_run(repair):
@@ -424,7 +507,7 @@ def _serve_run(repair):
         except BaseException:
             pass
         _unbind_inputs(bound)
-        _send("D", result)
+        _send_result(result)
     finally:
         _restore_reserves()
     return result["exitCode"]

@@ -1,7 +1,7 @@
 // `node dist/bench/soak/run.js [--sequential N] [--concurrent M]`: N runs one
 // after another on one sandbox, then M runs at once on M sandboxes, on the
-// default (process) pool; prints the host's RSS, the workers' RSS, open fds
-// and worker processes at the start and the end (flat means no leak). Not
+// default (process) pool; prints the host's RSS and open fds, and the worker
+// processes' number, RSS and open fds, at the start and the end (flat means no leak). Not
 // part of `npm test`: the defaults (10,000 and 1,000) take minutes.
 import { readdirSync, readFileSync } from "node:fs";
 import { Pool, Sandbox } from "../../src/api/index.js";
@@ -27,10 +27,19 @@ function rssMiB(pid: number | "self"): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
   return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
 }
+function fds(pid: number | "self"): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0; // a worker that exited between the listing and now
+  }
+}
 function snapshot(label: string): void {
   const pids = workers();
   const workerRss = pids.reduce((n, pid) => n + rssMiB(pid), 0);
-  console.log(`${label.padEnd(28)} host RSS ${rssMiB("self").toFixed(0)} MiB, workers ${pids.length} (RSS ${workerRss.toFixed(0)} MiB), host fds ${readdirSync("/proc/self/fd").length}`);
+  const workerFds = pids.reduce((n, pid) => n + fds(pid), 0);
+  console.log(`${label.padEnd(28)} host RSS ${rssMiB("self").toFixed(0)} MiB, host fds ${fds("self")}, `
+    + `worker processes ${pids.length} (RSS ${workerRss.toFixed(0)} MiB, fds ${workerFds})`);
 }
 
 const pool = new Pool();

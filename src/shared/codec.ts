@@ -53,6 +53,7 @@
  * value. The ValueWriter/ValueReader primitives (u8, u32, f64, bytes, ...) are
  * public so that the frame's own fields use the same bounds checks.
  */
+import { isUtf8 } from "node:buffer";
 
 /** Limits applied to one encode or decode; exceeding one is a CodecLimitError naming it. */
 export interface CodecLimits {
@@ -537,13 +538,9 @@ function describe(value: unknown): string {
 
 /** Little-endian magnitude bytes of a non-negative bigint, no leading zero bytes. */
 function bigIntToBytes(value: bigint): Uint8Array {
-  let hex = value.toString(16);
-  if (hex.length % 2 === 1) hex = "0" + hex;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(hex.slice(hex.length - 2 * i - 2, hex.length - 2 * i), 16);
-  }
-  return out;
+  // Through native hex (linear): a per-byte loop takes seconds on a 16 MiB int.
+  const hex = value.toString(16);
+  return Buffer.from(hex.length % 2 === 1 ? "0" + hex : hex, "hex").reverse();
 }
 
 // ---------------------------------------------------------------------------
@@ -553,6 +550,17 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Far below V8's BigInt size limit (2^30 bits), so BigInt() can never throw a RangeError. */
 const MAX_BIGINT_BYTES = 1 << 24;
+/**
+ * The hex digits of little-endian bytes, most significant first. Past a few
+ * words, native hex of the bytes reversed: appending a string per byte took
+ * seconds on a 16 MiB int, past any run's deadline.
+ */
+function bigEndianHex(magnitude: Uint8Array): string {
+  if (magnitude.length > 64) return Buffer.from(magnitude).reverse().toString("hex");
+  let hex = "";
+  for (let i = magnitude.length - 1; i >= 0; i--) hex += HEX[magnitude[i]!];
+  return hex;
+}
 /** Date's range: ±100,000,000 days around the epoch. */
 const MAX_DATE_MS = 8.64e15;
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -635,6 +643,23 @@ export class ValueReader {
     return out;
   }
 
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    this.need(n);
+    this.offset += n;
+  }
+
+  /** Skips a u32 byte length + strict UTF-8, checking it without building the string (or a view, when short and ASCII). */
+  skipUtf8(): undefined {
+    const n = this.u32();
+    const start = this.offset;
+    this.skip(n);
+    let ascii = n <= SHORT_STRING;
+    for (let i = start; ascii && i < start + n; i++) ascii = this.bytes[i]! < 0x80;
+    if (!ascii && !isUtf8(this.bytes.subarray(start, start + n))) throw new CodecError("invalid UTF-8", "$", start);
+    return undefined;
+  }
+
   /** u32 byte length + strict UTF-8. */
   lengthPrefixedUtf8(): string {
     const n = this.u32();
@@ -683,16 +708,34 @@ export function decodeValue(bytes: Uint8Array, limits?: Partial<CodecLimits>): u
   return value;
 }
 
-/** Reads one value at `reader.offset` and leaves the offset just past it. */
+/**
+ * Checks what decodeValue checks (the same errors, limits included) without
+ * building the value: a cheap screen, at a fraction of a full decode's cost,
+ * for bytes a later decodeValue will turn into a value.
+ */
+export function validateValue(bytes: Uint8Array, limits?: Partial<CodecLimits>): void {
+  const { maxDepth, maxBytes, maxNodes } = resolveLimits(limits);
+  if (bytes.length > maxBytes) {
+    throw new CodecLimitError("maxBytes", `input of ${bytes.length} bytes is larger than ${maxBytes} bytes`);
+  }
+  const reader = new ValueReader(bytes);
+  readValue(reader, maxDepth, maxNodes, false);
+  if (reader.remaining > 0) {
+    throw new CodecError(`${reader.remaining} trailing byte(s) after the value`, "$", reader.offset);
+  }
+}
+
+/** Reads one value at `reader.offset` and leaves the offset just past it (with `build` false, only checks it and returns null). */
 export function readValue(
   reader: ValueReader,
   maxDepth: number = DEFAULT_CODEC_LIMITS.maxDepth,
   maxNodes: number = DEFAULT_CODEC_LIMITS.maxNodes,
+  build = true,
 ): unknown {
   checkLimit("maxDepth", maxDepth);
   checkLimit("maxNodes", maxNodes);
   try {
-    const decoder = new Decoder(reader, maxDepth, maxNodes);
+    const decoder = new Decoder(reader, maxDepth, maxNodes, build);
     decoder.claimNodes(1, reader.offset);
     return decoder.read(0);
   } catch (error) {
@@ -709,6 +752,8 @@ class Decoder {
     private readonly r: ValueReader,
     private readonly maxDepth: number,
     private readonly maxNodes: number,
+    /** False: check every byte and limit, build nothing (validateValue). */
+    private readonly build: boolean,
   ) {}
 
   /** Claims `n` nodes of the budget before they are built; `at` is the count's offset. */
@@ -745,8 +790,13 @@ class Decoder {
       case Tag.Float:
         return this.r.f64();
       case Tag.Str:
+        if (!this.build) return this.r.skipUtf8();
         return this.r.lengthPrefixedUtf8();
       case Tag.Bytes:
+        if (!this.build) {
+          this.r.skip(this.r.u32());
+          return null;
+        }
         return this.r.bytesView(this.r.u32()).slice(); // a copy: never alias the input buffer
       case Tag.DateTime:
         return this.readDate();
@@ -767,32 +817,36 @@ class Decoder {
     if (tag === Tag.Map) return this.readMap(depth);
     const items: unknown[] = [];
     const n = this.itemCount(1, 1);
+    let i = 0;
     try {
-      while (items.length < n) items.push(this.read(depth));
+      for (; i < n; i++) {
+        const item = this.read(depth);
+        if (this.build) items.push(item);
+      }
     } catch (error) {
-      throw nestError(error, tag === Tag.Set ? `[<item ${items.length}>]` : `[${items.length}]`);
+      throw nestError(error, tag === Tag.Set ? `[<item ${i}>]` : `[${i}]`);
     }
-    return tag === Tag.Set ? new Set(items) : items;
+    return !this.build ? null : tag === Tag.Set ? new Set(items) : items;
   }
 
-  private readDict(depth: number): Record<string, unknown> {
+  private readDict(depth: number): Record<string, unknown> | null {
     const out: Record<string, unknown> = {};
     const n = this.itemCount(5, 2); // u32 key length + one tag byte; a key and a value
-    let key = "";
     for (let i = 0; i < n; i++) {
-      key = this.r.lengthPrefixedUtf8();
+      const keyAt = this.r.offset;
+      const key = this.build ? this.r.lengthPrefixedUtf8() : this.r.skipUtf8();
       let value: unknown;
       try {
         value = this.read(depth);
       } catch (error) {
-        throw nestError(error, keySegment(key));
+        throw nestError(error, keySegment(key ?? new ValueReader(this.r.bytes, keyAt).lengthPrefixedUtf8()));
       }
-      defineOwn(out, key, value);
+      if (key !== undefined) defineOwn(out, key, value);
     }
-    return out;
+    return this.build ? out : null;
   }
 
-  private readMap(depth: number): Map<unknown, unknown> {
+  private readMap(depth: number): Map<unknown, unknown> | null {
     const out = new Map<unknown, unknown>();
     const n = this.itemCount(2, 2);
     let segment = "";
@@ -801,32 +855,32 @@ class Decoder {
         segment = `[<key ${i}>]`;
         const key = this.read(depth);
         segment = `[<value ${i}>]`;
-        out.set(key, this.read(depth));
+        const value = this.read(depth);
+        if (this.build) out.set(key, value);
       }
     } catch (error) {
       throw nestError(error, segment);
     }
-    return out;
+    return this.build ? out : null;
   }
 
-  private readBigInt(): number | bigint {
+  private readBigInt(): number | bigint | null {
     const at = this.r.offset;
     const sign = this.r.u8();
     if (sign > 1) throw new CodecError(`invalid big int sign byte ${sign}`, "$", at);
     const magnitude = this.r.bytesView(this.r.u32());
     const n = magnitude.length;
     if (n > MAX_BIGINT_BYTES) throw new CodecError(`big int of ${n} bytes is too large`, "$", at);
-    let hex = "0x0";
-    for (let i = n - 1; i >= 0; i--) hex += HEX[magnitude[i]!];
-    const value = BigInt(hex);
+    if (!this.build) return null;
+    const value = BigInt("0x0" + bigEndianHex(magnitude));
     return narrowInteger(sign === 1 ? -value : value);
   }
 
-  private readDate(): Date {
+  private readDate(): Date | null {
     const at = this.r.offset;
     const ms = this.r.f64();
     if (!(Math.abs(ms) <= MAX_DATE_MS)) throw new CodecError(`datetime ${ms} ms is out of range`, "$", at);
-    return new Date(ms);
+    return this.build ? new Date(ms) : null;
   }
 }
 

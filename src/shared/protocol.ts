@@ -1,6 +1,6 @@
 // Messages between the host side (pool) and an engine thread. Everything here
 // is structured-clone data: specs go in, outcomes come out.
-import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, type CodecLimits } from "./codec.js";
+import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, validateValue, type CodecLimits } from "./codec.js";
 import { ErrorType } from "./errors.js";
 import type { MountSpec, PolicySpec } from "./spec.js";
 import type { OutputSegment, StopReason, TraceEntry } from "./run.js";
@@ -235,12 +235,13 @@ export function parseGuestCall(payload: Uint8Array, offered: (name: string) => b
  * (in the engine), so that the host never decodes a bomb: one over the budget
  * becomes a result that reports a ConversionError (as the guest's own driver
  * does for a value it cannot convert); one that does not decode is a protocol
- * error.
+ * error. Checked without being built (validateValue: a tenth of a decode's
+ * cost, so that a result sent just before the deadline is not hard-stopped
+ * while it is screened); its shape is checked where it is decoded, on the host.
  */
 export function screenResult(payload: Uint8Array): { result: Uint8Array } | { protocolError: string } {
   try {
-    const malformed = resultShapeError(decodeValue(payload, RESULT_LIMITS));
-    if (malformed !== null) return { protocolError: `the guest's result was malformed: ${malformed}` };
+    validateValue(payload, RESULT_LIMITS);
     return { result: payload.slice() };
   } catch (error) {
     if (!(error instanceof CodecError)) throw error;

@@ -99,6 +99,18 @@ function staysInside(target: string, depth: number): boolean {
   return true;
 }
 
+/** The mount's real root path and an open handle on it; a handle of -1 when it is no longer there. */
+function openRoot(hostPath: string): [string, number] {
+  try {
+    const real = fs.realpathSync(hostPath);
+    return [real, fs.openSync(real, O.O_RDONLY | O.O_DIRECTORY)];
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return [hostPath, -1];
+    throw error;
+  }
+}
+
 /** One mount of one sandbox: its handles, inode numbers and what it charged to the quota. */
 export class HostMount {
   readonly root: HostDir;
@@ -120,16 +132,18 @@ export class HostMount {
   private closed = false;
 
   constructor(readonly context: MountContext, spec: { hostPath: string; guestPath: string; allowSymlinks?: boolean; deterministic?: boolean }) {
-    this.hostRoot = fs.realpathSync(spec.hostPath);
     this.guestPath = spec.guestPath.replace(/\/+$/, "");
     this.allowSymlinks = spec.allowSymlinks === true;
     this.stampTimes = spec.deterministic === true;
-    this.rootFd = fs.openSync(this.hostRoot, O.O_RDONLY | O.O_DIRECTORY);
+    // The options were checked on the host: a directory gone since (a sandbox
+    // re-created after its worker died) is mounted as gone, as a running sandbox
+    // sees it (ENOENT), rather than failing the sandbox's every run.
+    [this.hostRoot, this.rootFd] = openRoot(spec.hostPath);
     try {
-      if (!fs.existsSync(`${PROC_FD}/${this.rootFd}`)) throw new Error("host mounts need /proc/self/fd (Linux)");
-      this.root = new HostDir(this, null, "", fs.fstatSync(this.rootFd, { bigint: true }));
+      if (this.rootFd >= 0 && !fs.existsSync(`${PROC_FD}/${this.rootFd}`)) throw new Error("host mounts need /proc/self/fd (Linux)");
+      this.root = new HostDir(this, null, "", this.rootFd >= 0 ? fs.fstatSync(this.rootFd, { bigint: true }) : { dev: -1n, ino: -1n });
     } catch (error) {
-      fs.closeSync(this.rootFd);
+      if (this.rootFd >= 0) fs.closeSync(this.rootFd);
       throw error;
     }
   }
@@ -137,7 +151,7 @@ export class HostMount {
   /** The open handle of `dir`, reopened from its parent's handle if it was closed. */
   handleOf(dir: HostDir): number {
     if (this.closed) fail(Errno.BADF, "the sandbox is gone");
-    if (dir.parent === null) return this.rootFd;
+    if (dir.parent === null) return this.rootFd >= 0 ? this.rootFd : fail(Errno.NOENT, "the mounted host directory is gone");
     const key = keyOf(dir.seen);
     const cached = this.dirHandles.get(key);
     if (cached !== undefined) {
@@ -277,7 +291,7 @@ export class HostMount {
     this.closed = true;
     for (const fd of this.dirHandles.values()) fs.closeSync(fd);
     this.dirHandles.clear();
-    fs.closeSync(this.rootFd);
+    if (this.rootFd >= 0) fs.closeSync(this.rootFd);
   }
 }
 
@@ -345,9 +359,16 @@ class HostFileHandle implements FileHandle {
   }
   write(position: number, data: Uint8Array): number {
     assertWritable(this.mount);
-    const growth = position + data.length - this.size();
-    if (growth > 0) this.mount.quota?.charge(growth);
-    const written = host(() => fs.writeSync(this.fd, data, 0, data.length, position));
+    const before = this.size();
+    const growth = Math.max(0, position + data.length - before);
+    this.mount.quota?.charge(growth);
+    let written = 0;
+    try {
+      written = host(() => fs.writeSync(this.fd, data, 0, data.length, position));
+    } finally {
+      // Only what reached the file stays charged: a short or failed write (a full host disk) gives back the rest.
+      this.mount.quota?.charge(Math.max(0, position + written - before) - growth);
+    }
     this.host.stamp(this.fd);
     return written;
   }
@@ -356,8 +377,14 @@ class HostFileHandle implements FileHandle {
   }
   truncate(size: number): void {
     assertWritable(this.mount);
-    this.mount.quota?.charge(size - this.size());
-    host(() => fs.ftruncateSync(this.fd, size));
+    const change = size - this.size();
+    this.mount.quota?.charge(change);
+    try {
+      host(() => fs.ftruncateSync(this.fd, size));
+    } catch (error) {
+      this.mount.quota?.charge(-change);
+      throw error;
+    }
     this.host.stamp(this.fd);
   }
   stat(): Stat {

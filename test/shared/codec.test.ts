@@ -10,6 +10,7 @@ import {
   decodeValue,
   encodeValue,
   readValue,
+  validateValue,
   writeValue,
 } from "../../src/shared/codec.js";
 
@@ -202,6 +203,25 @@ test("bigints of any size survive a round trip", () => {
     }),
     { numRuns: 500 },
   );
+});
+
+test("a 16 MiB big int encodes and decodes in linear time, not seconds after the run's deadline", () => {
+  // The largest int a result may carry. Byte-at-a-time string building took 1-5 s each way, 10-50 times
+  // V8's own hex conversion of the number. Best of three, each against that conversion measured alongside,
+  // so that the machine's load does not decide.
+  const n = -((1n << BigInt(8 * (1 << 24) - 1)) - 12345n);
+  const best = (fn: () => unknown) => Math.min(...[1, 2, 3].map(() => {
+    const start = performance.now();
+    fn();
+    return performance.now() - start;
+  }));
+  const encoded = encodeValue(n);
+  assert.ok(decodeValue(encoded) === n, "the value is exact");
+  const hexMs = best(() => n.toString(16));
+  const encodeMs = best(() => encodeValue(n));
+  const decodeMs = best(() => decodeValue(encoded));
+  const report = `encode ${Math.round(encodeMs)} ms, decode ${Math.round(decodeMs)} ms, hex ${Math.round(hexMs)} ms`;
+  assert.ok(encodeMs < 8 * hexMs && decodeMs < 8 * hexMs, report);
 });
 
 test("a big int (0x04) that is small decodes to a number", () => {
@@ -726,6 +746,35 @@ test("corrupted valid encodings either decode or throw CodecError, nothing else"
   fc.assert(
     fc.property(corrupted, (bytes) => onlyCodecErrors(() => decodeValue(bytes))),
     { numRuns: 3000 },
+  );
+});
+
+/** The outcome of a decode or a validation: "ok", or the CodecError's class and message. */
+function outcome(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    return `${error.constructor.name}: ${error.message}`;
+  }
+}
+
+test("validateValue refuses exactly what decodeValue refuses, with the same error, so a screen cannot let a bad value through", () => {
+  const corrupted = fc
+    .tuple(anyValue, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 0, maxLength: 3 }))
+    .map(([value, edits]) => {
+      const bytes = encodeValue(value);
+      for (const [at, byte] of edits) bytes[at % bytes.length] = byte;
+      return bytes;
+    });
+  const limits = fc.record({ maxDepth: fc.integer({ min: 0, max: 4 }), maxNodes: fc.integer({ min: 1, max: 30 }) });
+  fc.assert(
+    fc.property(fc.oneof(corrupted, fc.uint8Array({ maxLength: 64 })), limits, (bytes, limit) => {
+      assert.equal(outcome(() => validateValue(bytes, limit)), outcome(() => decodeValue(bytes, limit)));
+      assert.equal(outcome(() => validateValue(bytes)), outcome(() => decodeValue(bytes)));
+    }),
+    { numRuns: 5000 },
   );
 });
 
