@@ -229,8 +229,8 @@ export class GuestSandbox {
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
   private encodeRequest(request: RunRequest["request"]): Uint8Array {
-    const { env, cwd, functions, asyncFunctions = [] } = this.spec;
-    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions });
+    const { env, cwd, functions, asyncFunctions = [], hostGlobals = false } = this.spec;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions, hostGlobals });
   }
 
   private reset(): void {
