@@ -324,11 +324,12 @@ def _setup_stdio(request):
 _bound_globals = {}  # name -> the host function this driver last bound as a global
 
 
-def _bind_functions(names, async_names):
-    """Host functions as globals of __main__, except where the program bound the name itself."""
+def _bind_functions(names, async_names, as_globals):
+    """Host functions for pyvisor.host and, when asked, as globals of __main__
+    (except where the program bound the name itself)."""
     namespace = _main.__dict__
     for name, function in pyvisor._set_functions(names, async_names).items():
-        if name not in namespace or namespace[name] is _bound_globals.get(name):
+        if as_globals and (name not in namespace or namespace[name] is _bound_globals.get(name)):
             namespace[name] = _bound_globals[name] = function
 
 
@@ -474,7 +475,7 @@ def _serve_run(repair):
         if request.get("fresh"):
             _refresh(request)
         _setup_stdio(request)
-        _bind_functions(request.get("functions") or (), request.get("asyncFunctions") or ())
+        _bind_functions(request.get("functions") or (), request.get("asyncFunctions") or (), request.get("hostGlobals") is True)
         inputs = request.get("inputs")
         if inputs:
             values = _decode(inputs)

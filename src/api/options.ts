@@ -84,8 +84,17 @@ export interface SandboxOptions {
   deterministic?: boolean;
   /** Seed for deterministic randomness: a safe integer. Default 0. */
   seed?: number;
-  /** Host functions callable from Python as globals and via `pyvisor.call(name, ...)`; names are Python identifiers. */
+  /**
+   * Host functions callable from Python: `from pyvisor.host import name` (or
+   * `pyvisor.call(name, ...)`); names are Python identifiers.
+   */
   functions?: Record<string, HostFunction>;
+  /**
+   * Also bind each host function as a global of `__main__`, except where the
+   * program bound that name itself. Default false (before 0.2 they were always
+   * bound): a program's own names are never shadowed unless asked.
+   */
+  hostGlobals?: boolean;
   /**
    * The one time limit of a host-function call, in ms: past it Python gets
    * `pyvisor.HostError` ("timed out after N ms"). The run's own `timeout`
@@ -310,6 +319,7 @@ const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
   deterministic: boolean,
   seed: integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
   functions: record(identifier, fn),
+  hostGlobals: boolean,
   functionTimeout: milliseconds(1, MAX_TIME_LIMIT_MS),
   maxFunctionCalls: integer(0, Number.MAX_SAFE_INTEGER),
   policy: (value, option) => {
@@ -400,6 +410,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
       policy,
       trace: o.trace ?? false,
       functions: Object.keys(functions),
+      hostGlobals: o.hostGlobals ?? false,
     },
     limits: {
       timeoutMs: o.timeout ?? DEFAULTS.timeoutMs,

@@ -47,7 +47,12 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
       prompt: PS1,
     });
     let buffer: string[] = [];
+    /** Lines typed while an input runs: the guest's stdin takes them first, the rest run as inputs. */
     const queue: string[] = [];
+    /** The running input waits in input() for a line (null: stdin ended). */
+    let waiting: ((line: string | null) => void) | null = null;
+    /** The guest's unfinished stdout line (input()'s prompt): readline redraws it while the guest waits. */
+    let guestLine = "";
     let running: AbortController | null = null;
     let busy = false;
     let closing = false;
@@ -84,6 +89,19 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
       }
     }
 
+    /** The running input's stdin: each line typed while it runs, as the guest asks for it. */
+    const runStdin = (): AsyncIterable<string> => ({
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<string>> => {
+          const line = queue.length > 0 ? queue.shift()! : closing ? null : await new Promise<string | null>((resolve) => {
+            waiting = resolve;
+            rl.setPrompt(guestLine);
+          });
+          return line === null ? { done: true, value: undefined } : { done: false, value: `${line}\n` };
+        },
+      }),
+    });
+
     /** Runs one line; returns once the guest has answered. */
     const handle = async (line: string): Promise<void> => {
       if (buffer.length === 0) {
@@ -102,8 +120,13 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
         result = await sandbox.run(CONSOLE_HELPER, {
           filename, argv: [filename], stdio: { terminal: process.stdout.isTTY === true, unbuffered: options.unbuffered },
           inputs: { _pyvisor_src: buffer.join("\n") },
+          stdin: runStdin(),
           signal: controller.signal,
-          onStdout: (chunk) => { process.stdout.write(chunk); },
+          onStdout: (chunk) => {
+            const end = chunk.lastIndexOf("\n");
+            guestLine = end < 0 ? guestLine + chunk : chunk.slice(end + 1);
+            process.stdout.write(chunk);
+          },
           onStderr: stderr.push,
         });
       } catch (error) {
@@ -113,6 +136,8 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
         return;
       } finally {
         running = null;
+        waiting = null;
+        guestLine = "";
       }
       stderr.close(wasStopped(result) || controller.signal.aborted);
       if (trace && result.trace) trace.write(result.trace);
@@ -143,6 +168,13 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
     };
 
     rl.on("line", (line) => {
+      if (waiting !== null) {
+        const give = waiting;
+        waiting = null;
+        guestLine = "";
+        give(line);
+        return;
+      }
       queue.push(line);
       void pump();
     });
@@ -150,6 +182,8 @@ export function runConsole(sandbox: Sandbox, options: CliOptions, trace: TraceFi
     process.on("SIGINT", interrupt);
     rl.on("close", () => {
       closing = true;
+      waiting?.(null);
+      waiting = null;
       void pump();
     });
     rl.prompt();

@@ -59,12 +59,13 @@ Other:
   -V, --version         print the pyvisor and Python versions
   -h, --help            print this help
 
-stdin: read to its end before the program starts when it is not a terminal
-(use </dev/null to give none); a terminal gives the program an empty stdin.
+stdin: the program reads pyvisor's stdin as it goes (input() at a terminal
+reads the line typed). Ctrl-C raises KeyboardInterrupt in the program, which
+may catch it; a second Ctrl-C cancels the run.
 
 Exit status: the program's own (sys.exit); 1 uncaught exception; 2 usage
 error; 124 time limit (--timeout or --cpu-time); 125 output limit; 126 the
-sandbox crashed; 130 interrupted (Ctrl-C). Running out of --memory is a
+sandbox crashed; 130 interrupted (Ctrl-C not caught). Running out of --memory is a
 MemoryError in the program (1 unless it handles it). With --json, the JSON
 object's exitCode is the same status.
 

@@ -26,6 +26,17 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * The caller's stdin, read only as the program reads it: a terminal gives each
+ * line as it is typed (echoed and edited by the terminal itself), a pipe its
+ * data as it comes, so a program that never reads does not wait for the end.
+ */
+function liveStdin(): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    for await (const chunk of process.stdin) yield typeof chunk === "string" ? Buffer.from(chunk) : chunk as Buffer;
+  })();
+}
+
 function decodeSource(bytes: Buffer): string {
   const text = bytes.toString("utf8");
   return text.startsWith("\uFEFF") ? text.slice(1) : text;
@@ -110,17 +121,20 @@ function createFailure(error: unknown): number {
   return usageError(message);
 }
 
-async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Array, options: CliOptions, kind: Program["kind"], trace: TraceFile | null): Promise<number> {
+async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: AsyncIterable<Uint8Array> | Uint8Array, options: CliOptions, kind: Program["kind"], trace: TraceFile | null): Promise<number> {
   const controller = new AbortController();
-  let interrupted = false;
+  // As in python, Ctrl-C raises KeyboardInterrupt in the program, which may
+  // catch it. A program that goes on regardless is cancelled by the second
+  // Ctrl-C, and a third leaves without waiting for the guest to unwind.
+  let ctrlC = 0;
   const onSigint = () => {
-    if (interrupted) {
-      // A second Ctrl-C: do not wait for the guest to unwind.
+    ctrlC++;
+    if (ctrlC === 1) sandbox.interrupt();
+    else if (ctrlC === 2) controller.abort();
+    else {
       process.stderr.write("\nKeyboardInterrupt\n");
       process.exit(EXIT.interrupted);
     }
-    interrupted = true;
-    controller.abort();
   };
   process.on("SIGINT", onSigint);
   const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
@@ -141,9 +155,10 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: Uint8Arra
   } finally {
     process.off("SIGINT", onSigint);
   }
-  stderr.close(wasStopped(result) || interrupted);
+  const cancelled = controller.signal.aborted;
+  stderr.close(wasStopped(result) || cancelled);
   if (trace && result.trace) trace.write(result.trace);
-  const verdict = judge(result, options, kind, interrupted);
+  const verdict = judge(result, options, kind, cancelled);
   if (options.json) {
     const error = result.error?.type === "ConversionError" && verdict.exitCode === 0 ? null : result.error;
     process.stdout.write(JSON.stringify({
@@ -200,13 +215,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (interactive && options.json) return usageError("--json needs a program (-c, -m, FILE or -), not the console");
 
   let prepared: Prepared | null = null;
-  let stdin: Uint8Array = new Uint8Array(0);
+  let stdin: AsyncIterable<Uint8Array> | Uint8Array = new Uint8Array(0);
   let trace: TraceFile | null = null;
   try {
     if (!interactive) {
       prepared = await prepare(program.kind === "none" ? { kind: "piped" } : program, args, options);
-      // The program's stdin: what the caller piped in (a program read from stdin leaves none).
-      if (program.kind !== "none" && program.kind !== "stdin" && !stdinIsTTY) stdin = await readAll(process.stdin);
+      // The program's stdin is the caller's (a program read from stdin leaves none).
+      if (program.kind !== "none" && program.kind !== "stdin") stdin = liveStdin();
     }
     // Opened before any guest runs and written only through its fd (see trace.ts).
     trace = options.trace !== undefined ? TraceFile.open(options.trace, options.mounts) : null;

@@ -71,11 +71,12 @@ export function wasStopped(result: RunResult): boolean {
   return type === ErrorType.Timeout || type === ErrorType.Cancelled || type === ErrorType.OutputLimit || type === ErrorType.Crashed;
 }
 
-export function judge(result: RunResult, options: CliOptions, kind: Program["kind"] | "console", interrupted: boolean): Verdict {
+/** `cancelled`: the host cancelled the run (a repeated Ctrl-C), as opposed to the guest's own KeyboardInterrupt. */
+export function judge(result: RunResult, options: CliOptions, kind: Program["kind"] | "console", cancelled: boolean): Verdict {
   const error = result.error;
   const verdict = (exitCode: number, traceback: string, message: string | null, exited = false): Verdict => ({ exitCode, traceback, message, exited });
   const sigint = error?.type === ErrorType.Crashed && error.message.includes("(SIGINT)");
-  if (sigint || (interrupted && (error === null || error.type === ErrorType.Cancelled || error.type === ErrorType.Crashed))) {
+  if (sigint || (cancelled && (error === null || error.type === ErrorType.Cancelled || error.type === ErrorType.Crashed))) {
     // A terminal's Ctrl-C also reaches the worker processes (same process group): a crash then is the interrupt.
     return verdict(EXIT.interrupted, keyboardInterrupt(error?.traceback ?? "", kind), null);
   }
@@ -101,6 +102,8 @@ export function judge(result: RunResult, options: CliOptions, kind: Program["kin
       if (result.exitCode === 0) return verdict(0, "", null);
       break;
   }
+  // python ends on an unhandled KeyboardInterrupt as if killed by SIGINT, which a shell reports as 130.
+  if (error.type === "KeyboardInterrupt") return verdict(EXIT.interrupted, traceback, null);
   if (kind === "module" && error.type === "ImportError" && pythonTraceback(error.traceback, "file") === "Traceback (most recent call last):\n" + `ImportError: ${error.message}\n`) {
     // `python -m nosuch` prints one line, not runpy's traceback.
     return verdict(result.exitCode || EXIT.exception, "", `pyvisor: ${error.message}`);

@@ -13,7 +13,7 @@ import { buildTree, type SandboxTree } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
 import { FdTable, type OpenFile } from "./fds.js";
 import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
-import { InputSource, OutputLog, OutputSink } from "./stdio.js";
+import { InputSource, OutputLog, OutputSink, type StdinPull } from "./stdio.js";
 import { Identity, type IdentitySpec } from "./identity.js";
 import { fdSyscalls } from "./syscalls-fd.js";
 import { pathSyscalls } from "./syscalls-path.js";
@@ -148,7 +148,7 @@ export class Kernel {
   }
 
   /** Prepares the kernel for one run. */
-  beginRun(stdin: Uint8Array, limits: RunLimits, pullStdin: (() => Uint8Array) | null = null): void {
+  beginRun(stdin: Uint8Array, limits: RunLimits, pullStdin: StdinPull | null = null): void {
     this.standardFds.forEach((entry, fd) => this.fds.restore(fd, entry()));
     this.stdin.reset(stdin, pullStdin);
     this.output.reset(limits.outputLimitBytes);

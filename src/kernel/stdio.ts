@@ -111,13 +111,19 @@ export class OutputSink implements StreamOps {
   }
 }
 
-/** stdin: given whole, or pulled chunk by chunk from the host (an empty chunk is the end). */
+/**
+ * Pulls the next stdin chunk from the host: an empty chunk is the end, null a
+ * pull cut short by an interrupt or a stop (nothing read, the stream goes on).
+ */
+export type StdinPull = () => Uint8Array | null;
+
+/** stdin: given whole, or pulled chunk by chunk from the host. */
 export class InputSource implements StreamOps {
   private data: Uint8Array = new Uint8Array(0);
   private position = 0;
-  private pull: (() => Uint8Array) | null = null;
+  private pull: StdinPull | null = null;
 
-  reset(data: Uint8Array, pull: (() => Uint8Array) | null = null): void {
+  reset(data: Uint8Array, pull: StdinPull | null = null): void {
     this.data = data;
     this.position = 0;
     this.pull = pull;
@@ -127,7 +133,10 @@ export class InputSource implements StreamOps {
   }
   read(length: number): Uint8Array {
     if (this.available() === 0 && this.pull !== null) {
-      this.data = this.pull();
+      const pulled = this.pull();
+      // Interrupted: this read gets nothing (KeyboardInterrupt is raised next), a later one pulls again.
+      if (pulled === null) return new Uint8Array(0);
+      this.data = pulled;
       this.position = 0;
       if (this.data.length === 0) this.pull = null;
     }

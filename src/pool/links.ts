@@ -54,6 +54,12 @@ export class ThreadLink implements EngineLink {
   private dead = false;
   /** The engine's one outstanding blocking request (its thread waits for this answer). */
   private pendingCall: { callId: number; runId: number; kind: CallKind } | null = null;
+  /**
+   * The run's last stdin pull, until its chunk reaches the engine. A pull whose
+   * call was answered early (an interrupt) still gets the next line: the run's
+   * next stdin call takes that chunk instead of pulling again.
+   */
+  private stdinPull: { runId: number; chunk: Promise<Uint8Array> } | null = null;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
@@ -72,9 +78,17 @@ export class ThreadLink implements EngineLink {
 
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     this.pendingCall = { callId, runId, kind };
-    // A cancel that came before this call: answer it now (the host is not asked), else it would wait for the host.
+    // A cancel or interrupt that came before this call (e.g. on seeing the prompt flushed just before it):
+    // answer it now (the host is not asked), else it would wait for the host.
     if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerPending(runId, "CancelledError: the run was cancelled");
-    this.deliver(callId, await answerOf(this.events, runId, kind, payload));
+    if (Atomics.load(this.control, CONTROL.INTERRUPT) === runId) return this.answerPending(runId, "KeyboardInterrupt");
+    if (kind !== "stdin") return this.deliver(callId, await answerOf(this.events, runId, kind, payload));
+    const pull = this.stdinPull?.runId === runId ? this.stdinPull : { runId, chunk: answerOf(this.events, runId, kind, payload) };
+    this.stdinPull = pull;
+    const chunk = await pull.chunk;
+    if (this.pendingCall?.callId !== callId) return; // answered early: the chunk waits for the next call
+    if (this.stdinPull === pull) this.stdinPull = null;
+    this.deliver(callId, chunk);
   }
 
   /** Hands the engine the answer to `callId`; an answer to a call already answered (cancelled) is dropped. */

@@ -35,6 +35,9 @@ process.on("message", (message: ToProcess) => {
     pendingCalls.delete(message.callId);
   }
 });
+// A terminal's Ctrl-C reaches the whole process group, this process too: what
+// it means (KeyboardInterrupt in the guest, a cancel) is the host's to decide.
+process.on("SIGINT", () => {});
 // The pool going away ends this process: the IPC channel closes (pool.close(),
 // the host exiting or being killed). It may have closed before this module
 // ran (ES modules load asynchronously), hence the check; and a host that is

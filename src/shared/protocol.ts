@@ -20,6 +20,8 @@ export interface SandboxSpec {
   policy: PolicySpec;
   trace: boolean;
   functions: string[];
+  /** Bind the host functions as globals of __main__ too (SandboxOptions.hostGlobals). */
+  hostGlobals?: boolean;
   /** Host functions that return promises: bound in Python so that, inside a running event loop, a call is awaitable. */
   asyncFunctions?: string[];
 }

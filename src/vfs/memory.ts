@@ -8,10 +8,13 @@ import {
   type Stat, type SymlinkNode, type VNode,
 } from "./node.js";
 
-/** Largest single file, so that a guest cannot ask for a 4 GiB buffer in one write. */
-const MAX_FILE_BYTES = 2 ** 31 - 1;
-/** A shrunk file keeps at most twice its length plus this much buffer. */
-const SHRINK_SLACK_BYTES = 64 * 1024;
+/**
+ * Largest file: offsets stay exact in a double, and a sparse file costs only
+ * what was written, so a size far past 2 GiB is fine (Linux's ext4 allows 16 TiB).
+ */
+const MAX_FILE_BYTES = 2 ** 44;
+/** Files are stored in chunks of this size; a chunk never written is a hole (zeros, not charged). */
+const CHUNK_BYTES = 64 * 1024;
 
 abstract class MemNode {
   readonly ino: bigint;
@@ -45,54 +48,112 @@ abstract class MemNode {
 export class MemFile extends MemNode implements FileNode {
   readonly kind = "file";
   readonly type = FileType.REGULAR_FILE;
-  private data: Uint8Array;
-  private length: number;
+  /**
+   * Chunk index -> the bytes from that chunk's start. Only chunks below the
+   * length exist; a buffer may be shorter than CHUNK_BYTES (it grows as it is
+   * written), and past its end, as in a chunk never written, the file reads zeros.
+   */
+  private readonly chunks = new Map<number, Uint8Array>();
+  private length = 0;
   /** Open handles: an unlinked file keeps its bytes charged until the last one closes. */
   private openHandles = 0;
   private unlinked = false;
 
+  /** `contents` is kept as views, never copied (the image's files share one buffer). */
   constructor(mount: MountContext, contents?: Uint8Array) {
     super(mount);
-    this.data = contents ?? new Uint8Array(0);
-    this.length = this.data.length;
+    if (contents === undefined) return;
+    for (let start = 0; start < contents.length; start += CHUNK_BYTES) {
+      this.chunks.set(start / CHUNK_BYTES, contents.subarray(start, start + CHUNK_BYTES));
+    }
+    this.length = contents.length;
   }
   byteSize(): number {
     return this.length;
   }
-  contents(): Uint8Array {
-    return this.data.subarray(0, this.length);
-  }
-  /** Bytes the host holds for this file (at most twice its length plus SHRINK_SLACK_BYTES). */
+  /** Bytes the host holds for this file's data. */
   allocatedBytes(): number {
-    return this.data.length;
+    let total = 0;
+    for (const chunk of this.chunks.values()) total += chunk.length;
+    return total;
+  }
+  /** Bytes charged to the quota now: see storedBytes. */
+  private charged(): number {
+    return this.length === 0 ? 0 : storedBytes(this.chunks.size, this.length, this.chunks.has(chunkOf(this.length - 1)));
   }
 
-  /** Grows or shrinks to `size`, charging the quota for the difference first. */
+  read(position: number, length: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, Math.min(length, this.length - position)));
+    for (let done = 0; done < out.length;) {
+      const [index, offset, n] = span(position + done, out.length - done);
+      const chunk = this.chunks.get(index);
+      if (chunk !== undefined) out.set(chunk.subarray(offset, offset + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  write(position: number, bytes: Uint8Array): number {
+    assertWritable(this.mount);
+    const end = position + bytes.length;
+    if (end > MAX_FILE_BYTES) fail(Errno.FBIG, "file too large");
+    if (bytes.length === 0) return 0;
+    this.chargeWrite(position, end);
+    for (let done = 0; done < bytes.length;) {
+      const [index, offset, n] = span(position + done, bytes.length - done);
+      this.chunkFor(index, offset + n).set(bytes.subarray(done, done + n), offset);
+      done += n;
+    }
+    this.length = Math.max(this.length, end);
+    this.touch();
+    return bytes.length;
+  }
+  /** Charges the quota for what writing [position, end) will add, before anything changes. */
+  private chargeWrite(position: number, end: number): void {
+    const first = chunkOf(position);
+    const last = chunkOf(end - 1);
+    let count = this.chunks.size;
+    for (let index = first; index <= last; index++) if (!this.chunks.has(index)) count++;
+    const length = Math.max(this.length, end);
+    const lastIndex = chunkOf(length - 1);
+    const lastHeld = this.chunks.has(lastIndex) || lastIndex <= last;
+    this.mount.quota?.charge(storedBytes(count, length, lastHeld) - this.charged());
+  }
+  /** The chunk's buffer, grown to at least `needed` bytes. */
+  private chunkFor(index: number, needed: number): Uint8Array {
+    const chunk = this.chunks.get(index);
+    if (chunk !== undefined && chunk.length >= needed) return chunk;
+    const grown = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(needed, 2 * (chunk?.length ?? 0), 256)));
+    if (chunk !== undefined) grown.set(chunk);
+    this.chunks.set(index, grown);
+    return grown;
+  }
+
+  /** Sets the length: growing adds a hole, shrinking gives back the chunks past the end. */
   resize(size: number): void {
     assertWritable(this.mount);
     if (size > MAX_FILE_BYTES) fail(Errno.FBIG, "file too large");
-    this.mount.quota?.charge(size - this.length);
-    if (size > this.data.length) {
-      this.reallocate(Math.min(MAX_FILE_BYTES, Math.max(size, this.data.length * 2, 256)));
-    } else if (size < this.length) {
-      this.data.fill(0, size, this.length);
-      // The quota charges the file's length; keep the buffer near it, so that
-      // truncating does not leave the host holding what the guest gave back.
-      if (this.data.length > 2 * size + SHRINK_SLACK_BYTES) this.reallocate(size, size);
-    }
+    const before = this.charged();
+    if (size < this.length) this.dropFrom(size);
+    const lastHeld = size > 0 && this.chunks.has(chunkOf(size - 1));
+    // Growing can only charge more when the last chunk held becomes whole.
+    this.mount.quota?.charge((size === 0 ? 0 : storedBytes(this.chunks.size, size, lastHeld)) - before);
     this.length = size;
     this.touch();
   }
-  private reallocate(capacity: number, keep = this.length): void {
-    const next = new Uint8Array(capacity);
-    next.set(this.data.subarray(0, Math.min(keep, capacity)));
-    this.data = next;
+  /** Forgets the bytes from `size` on, so that growing again reads zeros. */
+  private dropFrom(size: number): void {
+    const keep = Math.ceil(size / CHUNK_BYTES);
+    for (const index of [...this.chunks.keys()]) if (index >= keep) this.chunks.delete(index);
+    const last = this.chunks.get(keep - 1);
+    const used = size - (keep - 1) * CHUNK_BYTES;
+    if (last !== undefined && last.length > used) this.chunks.set(keep - 1, last.slice(0, used));
   }
 
   /** The last name is gone: the bytes go back to the quota now, or when the last handle closes. */
   unlink(): void {
     this.unlinked = true;
-    if (this.openHandles === 0) this.mount.quota?.charge(-this.length);
+    if (this.openHandles === 0) this.mount.quota?.charge(-this.charged());
   }
 
   open(flags: { read: boolean; write: boolean; truncate: boolean } = { read: true, write: true, truncate: false }): FileHandle {
@@ -101,15 +162,8 @@ export class MemFile extends MemNode implements FileNode {
     this.openHandles++;
     let closed = false;
     return {
-      read: (position, length) => this.contents().slice(position, position + length),
-      write: (position, bytes) => {
-        assertWritable(this.mount);
-        const end = position + bytes.length;
-        if (end > this.length) this.resize(end);
-        this.data.set(bytes, position);
-        this.touch();
-        return bytes.length;
-      },
+      read: (position, length) => this.read(position, length),
+      write: (position, bytes) => this.write(position, bytes),
       size: () => this.length,
       truncate: (size) => this.resize(size),
       stat: () => this.stat(),
@@ -118,10 +172,29 @@ export class MemFile extends MemNode implements FileNode {
       close: () => {
         if (closed) return;
         closed = true;
-        if (--this.openHandles === 0 && this.unlinked) this.mount.quota?.charge(-this.length);
+        if (--this.openHandles === 0 && this.unlinked) this.mount.quota?.charge(-this.charged());
       },
     };
   }
+}
+
+function chunkOf(position: number): number {
+  return Math.floor(position / CHUNK_BYTES);
+}
+/** The chunk holding `position`, the offset in it, and how many of `length` bytes lie in it. */
+function span(position: number, length: number): [number, number, number] {
+  const index = chunkOf(position);
+  const offset = position - index * CHUNK_BYTES;
+  return [index, offset, Math.min(CHUNK_BYTES - offset, length)];
+}
+/**
+ * Quota bytes for `count` chunks of a file `length` bytes long: each chunk is
+ * charged whole, except the one holding the last byte (when held), which is
+ * charged up to the length. A dense file is charged its length; a hole nothing.
+ */
+function storedBytes(count: number, length: number, lastHeld: boolean): number {
+  const lastUnused = lastHeld ? (chunkOf(length - 1) + 1) * CHUNK_BYTES - length : 0;
+  return count * CHUNK_BYTES - lastUnused;
 }
 
 export class MemSymlink extends MemNode implements SymlinkNode {

@@ -157,10 +157,14 @@ export class GuestSandbox {
       protocolError: (message) => { protocolError ??= message; },
     };
     this.channel.reset(this.encodeRequest(run.request));
+    // An interrupt or stop taken before the pull, or one that cut its wait short
+    // (the host then answers empty), is not the end of stdin: null.
     const pullStdin = run.stdinStream ? () => {
+      if (k.checkLimits()) return null;
       const before = performance.now();
       try {
-        return this.blockingCall(runId, "stdin", new Uint8Array(0));
+        const chunk = this.blockingCall(runId, "stdin", new Uint8Array(0));
+        return chunk.length === 0 && k.checkLimits() ? null : chunk;
       } finally {
         k.hostMs += performance.now() - before;
       }
@@ -282,8 +286,8 @@ export class GuestSandbox {
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
   private encodeRequest(request: RunRequest["request"]): Uint8Array {
-    const { env, cwd, functions, asyncFunctions = [] } = this.spec;
-    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions });
+    const { env, cwd, functions, asyncFunctions = [], hostGlobals = false } = this.spec;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions, hostGlobals });
   }
 
   private reset(): void {

@@ -136,7 +136,7 @@ test("two awaited 300 ms async host functions finish together, in about the time
     "    return results, time.monotonic() - start",
     "asyncio.run(main())",
   ].join("\n");
-  const result = await runPython(program, { functions: { fetch } });
+  const result = await runPython(program, { hostGlobals: true, functions: { fetch } });
   assert.equal(result.error, null);
   const [results, seconds] = result.value as [number[], number];
   assert.deepEqual(results, [2, 4]);
@@ -183,7 +183,7 @@ test("asyncio.new_event_loop and SelectorEventLoop work and close without a trac
 });
 
 test("an async host function's rejection is a HostError in the task awaiting it, and other tasks go on", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { fail: async (x: string) => { throw new Error(`no ${x}`); } } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { fail: async (x: string) => { throw new Error(`no ${x}`); } } });
   const result = await sb.run([
     "import asyncio, pyvisor",
     "async def main():",
@@ -197,7 +197,7 @@ test("an async host function's rejection is a HostError in the task awaiting it,
 });
 
 test("a host function that aborts (AbortError) cancels the awaiting Python task", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { gone: async () => { throw new DOMException("gave up", "AbortError"); } } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { gone: async () => { throw new DOMException("gave up", "AbortError"); } } });
   const result = await sb.run([
     "import asyncio",
     "async def main():",
@@ -215,7 +215,7 @@ test("cancelling the Python task (wait_for's timeout) aborts the host function's
   const hang = async function (this: { signal: AbortSignal }) {
     return new Promise((_, reject) => this.signal.addEventListener("abort", () => { aborted = this.signal.reason; reject(this.signal.reason); }));
   };
-  await using sb = await Sandbox.create({ pool, functions: { hang } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { hang } });
   const start = Date.now();
   const result = await sb.run([
     "import asyncio",
@@ -233,7 +233,7 @@ test("cancelling the Python task (wait_for's timeout) aborts the host function's
 });
 
 test("an awaited host function past functionTimeout is a HostError saying so", async () => {
-  await using sb = await Sandbox.create({ pool, functionTimeout: 100, functions: { hang: async () => new Promise(() => {}) } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 100, hostGlobals: true, functions: { hang: async () => new Promise(() => {}) } });
   const result = await sb.run("import asyncio, pyvisor\nasync def main():\n  try:\n    await hang()\n  except pyvisor.HostError as e:\n    return str(e)\nasyncio.run(main())");
   assert.match(result.value as string, /hang timed out after 100 ms/);
 });
@@ -248,7 +248,7 @@ for (const isolation of ["thread", "process"] as const) {
         setTimeout(() => controller.abort(), 100); // the run is cancelled while the call is in flight
         return new Promise((_, reject) => this.signal.addEventListener("abort", () => { aborted = true; reject(this.signal.reason); }));
       };
-      await using sb = await Sandbox.create({ pool: own, functionTimeout: 30_000, functions: { hang, echo: (x: string) => x } });
+      await using sb = await Sandbox.create({ pool: own, functionTimeout: 30_000, hostGlobals: true, functions: { hang, echo: (x: string) => x } });
       const start = Date.now();
       const result = await sb.run("import asyncio\nasync def main():\n  await hang()\nasyncio.run(main())", { signal: controller.signal, timeout: 20_000 });
       assert.equal(result.error?.type, ErrorType.Cancelled);
@@ -262,7 +262,7 @@ for (const isolation of ["thread", "process"] as const) {
 }
 
 test("a time limit ends a run awaiting a host function that never settles, promptly", async () => {
-  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang: async () => new Promise(() => {}) } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, hostGlobals: true, functions: { hang: async () => new Promise(() => {}) } });
   const start = Date.now();
   const result = await sb.run("import asyncio\nasync def main():\n  await hang()\nasyncio.run(main())", { timeout: 1000 });
   assert.equal(result.error?.type, ErrorType.Timeout);
@@ -270,18 +270,18 @@ test("a time limit ends a run awaiting a host function that never settles, promp
 });
 
 test("an async host function called outside an event loop still returns its value", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { double: async (x: number) => x * 2 } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { double: async (x: number) => x * 2 } });
   assert.equal((await sb.run("double(21)")).value, 42);
 });
 
 test("pyvisor.call_async makes any host function awaitable", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { add: (a: number, b: number) => a + b } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { add: (a: number, b: number) => a + b } });
   const result = await sb.run("import asyncio, pyvisor\nasync def main():\n  return await pyvisor.call_async('add', 2, 3)\n[add(1, 1), asyncio.run(main())]");
   assert.deepEqual(result.value, [2, 5]);
 });
 
 test("a host call left pending by an earlier run fails with HostError instead of hanging the next", async () => {
-  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang: async () => new Promise(() => {}) } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, hostGlobals: true, functions: { hang: async () => new Promise(() => {}) } });
   await sb.run("import asyncio\nloop = asyncio.new_event_loop()\nasync def begin():\n  return hang()\npending = loop.run_until_complete(begin())");
   const start = Date.now();
   const result = await sb.run("import pyvisor\ntry:\n  loop.run_until_complete(pending)\nexcept pyvisor.HostError as e:\n  message = str(e)\nmessage", { timeout: 10_000 });
@@ -290,7 +290,7 @@ test("a host call left pending by an earlier run fails with HostError instead of
 });
 
 test("malformed wait and cancel requests from the guest are refused as data, and the sandbox stays healthy", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { echo: (x: string) => x } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { echo: (x: string) => x } });
   const result = await sb.run([
     "from pyvisor import _request",
     "[_request(m).get('ok') for m in [",
@@ -303,7 +303,7 @@ test("malformed wait and cancel requests from the guest are refused as data, and
 });
 
 test("a guest waiting on a host call that never settles, with a huge timeout, still stops at the time limit", async () => {
-  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang: async () => new Promise(() => {}) } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, hostGlobals: true, functions: { hang: async () => new Promise(() => {}) } });
   const start = Date.now();
   const result = await sb.run("from pyvisor import _request\n_request({'op': 'start', 'name': 'hang', 'args': []})\nwhile True: _request({'op': 'wait', 'timeoutMs': 1e300})", { timeout: 1000 });
   assert.equal(result.error?.type, ErrorType.Timeout);
@@ -316,7 +316,7 @@ test("a run cancelled during a synchronous host call reports CancelledError even
     setTimeout(() => controller.abort(), 100);
     return new Promise(() => {});
   };
-  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, functions: { hang } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 30_000, hostGlobals: true, functions: { hang } });
   const result = await sb.run("try:\n  hang()\nexcept Exception:\n  pass", { signal: controller.signal, timeout: 20_000 });
   assert.equal(result.error?.type, ErrorType.Cancelled);
 });
@@ -342,7 +342,7 @@ test("an awaited host call that takes seconds still completes (the loop waits in
       await new Promise((resolve) => setTimeout(resolve, 1800));
       return "late";
     };
-    await using sb = await Sandbox.create({ pool: own, functionTimeout: 10_000, functions: { slow } });
+    await using sb = await Sandbox.create({ pool: own, functionTimeout: 10_000, hostGlobals: true, functions: { slow } });
     const result = await sb.run("import asyncio\nasync def main():\n  return await slow()\nasyncio.run(main())", { timeout: 20_000 });
     assert.equal(result.error, null);
     assert.equal(result.value, "late");

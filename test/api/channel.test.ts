@@ -27,7 +27,7 @@ for (const [name, bytes] of garbage) {
 }
 
 test("a malformed host-function call payload is refused as HostError, not a host crash", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { f: () => 1 } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { f: () => 1 } });
   const result = await sb.run(
     "from pyvisor import _channel\n_channel.send('C', {'name': 42, 'args': 'nope'})\nanswer = _channel.receive('A')\nanswer");
   assert.deepEqual(result.value, { ok: false, error: "ProtocolError: malformed call" });
@@ -35,13 +35,13 @@ test("a malformed host-function call payload is refused as HostError, not a host
 });
 
 test("calling a function the host did not offer is a HostError naming it", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { f: () => 1 } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { f: () => 1 } });
   const result = await sb.run("import pyvisor\ntry:\n  pyvisor.call('constructor')\nexcept pyvisor.HostError as e:\n  msg = str(e)\nmsg");
   assert.equal(result.value, 'no host function named "constructor"');
 });
 
 test("a frame written in many small writes is reassembled (a call with a 4 MiB argument, in 4 KiB pieces)", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { size: (data: Uint8Array) => data.length } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { size: (data: Uint8Array) => data.length } });
   const code = [
     "import os, struct",
     "from pyvisor import _channel, _codec",

@@ -141,8 +141,20 @@ test("a name pyvisor.host does not offer is an ImportError naming what it offers
   assert.match(result.error!.message, /nope/);
 });
 
-test("a global the program bound itself is not overwritten by a host function of the same name on later runs", async () => {
+test("host functions are not globals unless asked: a program's own name is never shadowed", async () => {
   await using sb = await Sandbox.create({ pool, functions: { search: () => "host" } });
+  assert.equal(ok(await sb.run("'search' in globals()")).value, false);
+  assert.equal(ok(await sb.run("search = 'mine'\nsearch")).value, "mine");
+  assert.equal(ok(await sb.run("search")).value, "mine");
+});
+
+test("hostGlobals: true binds the host functions as globals of __main__ too", async () => {
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { search: (q: string) => `found ${q}` } });
+  assert.equal(ok(await sb.run("search('x')")).value, "found x");
+});
+
+test("a global the program bound itself is not overwritten by a host function of the same name on later runs", async () => {
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { search: () => "host" } });
   assert.equal(ok(await sb.run("search()")).value, "host");
   ok(await sb.run("def search(): return 'mine'"));
   assert.equal(ok(await sb.run("search()")).value, "mine");

@@ -175,7 +175,7 @@ test("inputs that cannot cross the boundary reject naming the path", async () =>
 test("host functions are callable from Python with positional and keyword arguments", async () => {
   await using sb = await Sandbox.create({
     pool,
-    functions: {
+    hostGlobals: true, functions: {
       add: (a: number, b: number) => a + b,
       greet: (name: string, opts?: { punct?: string }) => `hi ${name}${opts?.punct ?? ""}`,
       later: async (x: number) => { await new Promise((r) => setTimeout(r, 20)); return x * 2; },
@@ -189,7 +189,7 @@ test("host functions are callable from Python with positional and keyword argume
 });
 
 test("a host function that never settles hits its timeout and the guest can catch it", async () => {
-  await using sb = await Sandbox.create({ pool, functionTimeout: 100, functions: { hang: () => new Promise(() => {}) } });
+  await using sb = await Sandbox.create({ pool, functionTimeout: 100, hostGlobals: true, functions: { hang: () => new Promise(() => {}) } });
   const result = await sb.run("import pyvisor\ntry:\n  hang()\nexcept pyvisor.HostError as e:\n  msg = str(e)\nmsg");
   assert.match(String(result.value), /timed out after 100 ms/);
 });
@@ -230,7 +230,7 @@ for (const isolation of ["thread", "process"] as const) {
       let release: (value: string) => void = () => {};
       await using sb = await Sandbox.create({
         pool: own, functionTimeout: 30_000,
-        functions: { slow: () => new Promise<string>((resolve) => { release = resolve; }), echo: (x: string) => x },
+        hostGlobals: true, functions: { slow: () => new Promise<string>((resolve) => { release = resolve; }), echo: (x: string) => x },
       });
       const controller = new AbortController();
       const start = Date.now();

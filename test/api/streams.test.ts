@@ -67,7 +67,7 @@ test("stdout chunks arrive while the run is still going", async () => {
 });
 
 test("time spent in host functions counts against wall time but not CPU time", async () => {
-  await using sb = await Sandbox.create({ pool, functions: { wait: () => new Promise((r) => setTimeout(() => r(1), 150)) } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { wait: () => new Promise((r) => setTimeout(() => r(1), 150)) } });
   const result = await sb.run("sum(wait() for _ in range(4))", { cpuTime: 300, timeout: 5000 });
   assert.equal(result.error, null);
   assert.equal(result.value, 4);

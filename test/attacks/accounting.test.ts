@@ -70,3 +70,49 @@ test("inode numbers do not reveal what another sandbox in the process did", () =
     b.kernel.dispose();
   }
 });
+
+const GiB = 1024 * MiB;
+
+test("a file written 3 GiB in on a 1 MiB quota is sparse: its size is 3 GiB + 1, the hole reads zeros and is not charged", () => {
+  const g = startGuest({ diskQuotaBytes: MiB });
+  try {
+    const seen = g.value([
+      "import os",
+      "with open('/tmp/sparse', 'w+b') as f:",
+      "    f.seek(3 * 2**30)",
+      "    f.write(b'x')",
+      "    f.seek(2**31 - 2)",
+      "    hole = f.read(4)",
+      "    f.seek(3 * 2**30 - 1)",
+      "    tail = f.read()",
+      "[os.stat('/tmp/sparse').st_size, hole.hex(), tail.hex()]",
+    ].join("\n"));
+    assert.deepEqual(seen, [3 * GiB + 1, "00000000", "0078"]);
+    assert.ok(g.kernel.tree.quota.bytesUsed <= 64 * 1024, `${g.kernel.tree.quota.bytesUsed} bytes charged for one byte written`);
+  } finally {
+    g.kernel.dispose();
+  }
+});
+
+test("a file truncated to 5 GiB costs nothing, and writing into its hole is charged until the quota refuses", () => {
+  const g = startGuest({ diskQuotaBytes: MiB });
+  try {
+    const seen = g.value(PY_ERR + [
+      "f = open('/tmp/grown', 'w+b', buffering=0)",
+      "f.truncate(5 * 2**30)",
+      "def poke(i):",
+      "    f.seek(i * 2**20)",
+      "    f.write(b'y')",
+      "n = 0",
+      "while n < 100 and err(poke, n) is None:",
+      "    n += 1",
+      "f.close()",
+      "[os.stat('/tmp/grown').st_size, n]",
+    ].join("\n")) as number[];
+    assert.equal(seen[0], 5 * GiB);
+    assert.ok(seen[1]! >= 1 && seen[1]! < 100, `${seen[1]} one-byte writes a MiB apart fit in a 1 MiB quota`);
+    assert.equal(g.value("os.unlink('/tmp/grown')\nerr(lambda: open('/tmp/after', 'wb').write(b'z' * 900_000))"), null, "unlinking gave its chunks back");
+  } finally {
+    g.kernel.dispose();
+  }
+});

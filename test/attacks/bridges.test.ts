@@ -28,7 +28,7 @@ const functions = {
 };
 
 before(async () => {
-  sb = await Sandbox.create({ pool: pool(), functions, functionTimeout: 300 });
+  sb = await Sandbox.create({ pool: pool(), hostGlobals: true, functions, functionTimeout: 300 });
   assert.equal((await sb.run(PY_ATTACK)).error, null);
 });
 after(async () => { await sb.dispose(); });

@@ -13,7 +13,7 @@ import { attackSandbox, sharedPool } from "./helpers.js";
 const threads = sharedPool(1, "thread");
 
 async function channelSandbox(): Promise<Sandbox> {
-  return attackSandbox(threads(), { functions: { double: (x: number) => x * 2 } });
+  return attackSandbox(threads(), { hostGlobals: true, functions: { double: (x: number) => x * 2 } });
 }
 
 /** The run's own result came back, with no error. */

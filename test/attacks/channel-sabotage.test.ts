@@ -11,7 +11,7 @@ const threads = sharedPool(1, "thread");
 const processes = sharedPool(1, "process");
 
 async function sabotageSandbox(isolation: "thread" | "process" = "thread"): Promise<Sandbox> {
-  return attackSandbox(isolation === "thread" ? threads() : processes(), { functions: { double: (x: number) => x * 2 } });
+  return attackSandbox(isolation === "thread" ? threads() : processes(), { hostGlobals: true, functions: { double: (x: number) => x * 2 } });
 }
 
 /** No frame of the driver (its files) in what the run printed or reported. */
@@ -120,7 +120,7 @@ test("an exception whose str() raises is reported as the program's error, not a 
 });
 
 test("a host function's HostError traceback shows the program's frames only", async () => {
-  await using sb = await attackSandbox(threads(), { functions: { fail: () => { throw new Error("nope"); } } });
+  await using sb = await attackSandbox(threads(), { hostGlobals: true, functions: { fail: () => { throw new Error("nope"); } } });
   const result = await sb.run("def outer():\n    return fail()\nouter()");
   assert.equal(result.error?.type, "HostError");
   assert.match(result.error!.traceback, /line 2, in outer/);
@@ -128,7 +128,7 @@ test("a host function's HostError traceback shows the program's frames only", as
 });
 
 test("a HostError shown by the code module (as a console shows it) has no driver frame", async () => {
-  await using sb = await attackSandbox(threads(), { functions: { fail: () => { throw new Error("nope"); } } });
+  await using sb = await attackSandbox(threads(), { hostGlobals: true, functions: { fail: () => { throw new Error("nope"); } } });
   const result = await sb.run("import code\ncode.InteractiveInterpreter(globals()).runsource('def g(): return fail()\\ng()', symbol='exec')");
   assert.equal(result.error, null, JSON.stringify(result.error));
   assert.match(result.stderr, /line 1, in g\npyvisor\.HostError: Error: nope\n$/);

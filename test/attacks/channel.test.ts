@@ -23,7 +23,7 @@ def channel():
 `;
 
 async function channelSandbox(pool: Pool = threads()): Promise<Sandbox> {
-  const sb = await attackSandbox(pool, { functions: { f: () => 1 } });
+  const sb = await attackSandbox(pool, { hostGlobals: true, functions: { f: () => 1 } });
   assert.equal((await sb.run(PY_FRAME)).error, null);
   return sb;
 }

@@ -115,7 +115,7 @@ test("a host-call frame bomb with no host function offered is refused at once, a
 
 test("a host-call frame over the node budget is a HostError and the host function is never called", async (t) => {
   let called = false;
-  await using sb = await Sandbox.create({ pool, functions: { f: () => { called = true; } } });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { f: () => { called = true; } } });
   // 200 lists of 1,000 Nones: 200,201 nodes, twice the call budget, in 1 MB.
   const code = `${FRAMES}\ncall_with('f', b'\\x08' + struct.pack('<I', 200), (b'\\x08' + struct.pack('<I', 1000) + b'\\x00' * 1000) * 200)`;
   const result = await measuringLateness(t, () => sb.run(code));

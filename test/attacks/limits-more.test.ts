@@ -190,6 +190,6 @@ test("recursion-only code with no loop is ended by the wall-clock timeout (see r
 });
 
 test("host-function calls past maxFunctionCalls become a HostError in the guest", async () => {
-  const result = await attack("n = 0\ntry:\n    while True:\n        f()\n        n += 1\nexcept Exception as e:\n    r = (type(e).__name__, n)\nr", { functions: { f: () => 1 }, maxFunctionCalls: 50 });
+  const result = await attack("n = 0\ntry:\n    while True:\n        f()\n        n += 1\nexcept Exception as e:\n    r = (type(e).__name__, n)\nr", { hostGlobals: true, functions: { f: () => 1 }, maxFunctionCalls: 50 });
   assert.deepEqual(result.value, ["HostError", 50]);
 });

@@ -8,6 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PY_ERR, startGuest, type Guest } from "../helpers/engine.js";
 import { INTERRUPT_SPACING_MS } from "../../src/kernel/kernel.js";
+import { MemFile } from "../../src/vfs/memory.js";
+import { resolve } from "../../src/vfs/resolve.js";
 
 const MiB = 1024 * 1024;
 
@@ -38,12 +40,25 @@ describe("disk quota", () => {
     assert.equal(g.value(code), "ENOSPC");
   });
 
-  test("a sparse write far past the end is charged (no huge file for free)", () => {
-    assert.equal(g.value("fd = os.open('/tmp/sparse', os.O_WRONLY | os.O_CREAT)\nr = err(os.pwrite, fd, b'x', 1 << 30)\nos.close(fd)\nos.unlink('/tmp/sparse')\nr"), "ENOSPC");
+  // Files are sparse, as on Linux: a hole costs neither quota nor host memory,
+  // so a huge file is free only because it holds nothing.
+  test("a sparse write far past the end makes a hole the host does not hold", () => {
+    g.value("fd = os.open('/tmp/sparse', os.O_WRONLY | os.O_CREAT)\nos.pwrite(fd, b'x', 1 << 30)\nos.close(fd)");
+    const root = g.kernel.tree.root;
+    const file = resolve(root, [root], "/tmp/sparse", true).node as MemFile;
+    assert.ok(file.allocatedBytes() <= 64 * 1024, `the host holds ${file.allocatedBytes()} bytes for a 1-byte write`);
+    assert.equal(g.value("n = os.stat('/tmp/sparse').st_size\nos.unlink('/tmp/sparse')\nn"), (1 << 30) + 1);
   });
 
-  test("truncate to a huge size is charged too", () => {
-    assert.equal(g.value("open('/tmp/t', 'w').close()\nr = err(os.truncate, '/tmp/t', 1 << 30)\nos.unlink('/tmp/t')\nr"), "ENOSPC");
+  test("truncate to a huge size makes a hole the host does not hold", () => {
+    g.value("open('/tmp/t', 'w').close()\nos.truncate('/tmp/t', 1 << 40)");
+    const root = g.kernel.tree.root;
+    assert.equal((resolve(root, [root], "/tmp/t", true).node as MemFile).allocatedBytes(), 0);
+    assert.equal(g.value("r = err(write, '/tmp/after', b'x' * (2 * 1024 * 1024))\nos.unlink('/tmp/t')\nos.unlink('/tmp/after')\nr"), "ENOSPC", "the quota still holds");
+  });
+
+  test("truncate past the largest file size is EFBIG", () => {
+    assert.equal(g.value("open('/tmp/t', 'w').close()\nr = err(os.truncate, '/tmp/t', 1 << 50)\nos.unlink('/tmp/t')\nr"), "EFBIG");
   });
 });
 

@@ -102,3 +102,23 @@ test("console session: a multi-line def, Ctrl-C of a busy loop, a call, Ctrl-D",
     spawnSync("tmux", ["-L", SOCKET, "kill-server"]);
   }
 });
+
+test("console: input() shows its prompt, reads the line typed (edited with backspace) and the session goes on", { skip: hasTmux ? false : "tmux is not installed" }, async () => {
+  const command = `'${process.execPath}' '${BIN}' -q; echo "[pyvisor exited with status $?]"; sleep 600`;
+  tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", "-c", ROOT, command);
+  try {
+    await waitFor("the first prompt", (l) => last(l) === ">>>");
+    typeLine("x = input('name? ')");
+    await waitFor("input()'s prompt", (l) => last(l) === "name?");
+    tmux("send-keys", "-t", SESSION, "-l", "Adx");
+    keys("BSpace");
+    typeLine("a");
+    await waitFor("the next console prompt", (l) => last(l) === ">>>" && l[l.length - 2] === "name? Ada");
+    typeLine("x");
+    await waitFor("the value read", (l) => last(l) === ">>>" && l[l.length - 2] === "'Ada'");
+    keys("C-d");
+    await waitFor("the exit", (l) => last(l) === "[pyvisor exited with status 0]");
+  } finally {
+    spawnSync("tmux", ["-L", SOCKET, "kill-server"]);
+  }
+});

@@ -19,7 +19,7 @@ assert.equal(out.value, 42);
 assert.deepEqual({ type: err.error?.type, message: err.error?.message }, { type: "ZeroDivisionError", message: "division by zero" });
 assert.match(err.error!.traceback, /^Traceback/);
 assert.equal(text, "a,b\\n1,2\\n");
-assert.equal((await sb.run("lookup('k')")).value, "v");
+assert.equal((await sb.run("from pyvisor.host import lookup\\nlookup('k')")).value, "v");
 `;
 
 /**

@@ -14,7 +14,7 @@ after(() => pool.close({ force: true }));
 
 /** Calls f() after a flushed line; returns the result (the line must be kept). */
 async function callFaulty(f: (...args: unknown[]) => unknown, options: { functionTimeout?: number } = {}) {
-  await using sb = await Sandbox.create({ pool, functions: { f }, ...options });
+  await using sb = await Sandbox.create({ pool, hostGlobals: true, functions: { f }, ...options });
   const result = await sb.run("print('before', flush=True)\nf()", { timeout: 10_000 });
   assert.equal(result.stdout, "before\n");
   return result;

@@ -99,7 +99,7 @@ async function interruptBlocked(sb: Sandbox, code: string, settleMs: number): Pr
 }
 
 test("sb.interrupt() reaches a guest blocked in a host function that never answers", async () => {
-  const sb = await session({ functions: { wait: () => new Promise(() => undefined) } });
+  const sb = await session({ hostGlobals: true, functions: { wait: () => new Promise(() => undefined) } });
   await interruptBlocked(sb, "print('waiting', flush=True)\nwait()", 100);
 });
 
@@ -123,7 +123,7 @@ test("a guest that catches KeyboardInterrupt goes on after sb.interrupt()", asyn
 });
 
 test("a timeout while the guest waits on a slow host function raises TimeoutError in Python", async () => {
-  const sb = await session({ functions: { slow: () => new Promise((r) => setTimeout(() => r(1), 30_000).unref()) } });
+  const sb = await session({ hostGlobals: true, functions: { slow: () => new Promise((r) => setTimeout(() => r(1), 30_000).unref()) } });
   const result = await sb.run("slow()", { timeout: 1000 });
   assert.equal(result.error?.type, ErrorType.Timeout);
   assert.equal(result.stats.reset, false, "no hard stop");
