@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { enableCompilationHints, withEvalLoopHint } from "./compile-hints.js";
 import { ENGINE_DIR, ENGINE_INITIAL_BYTES, PACKAGE_ROOT } from "../shared/defaults.js";
 
 export const GUEST_DIR = join(PACKAGE_ROOT, "guest");
@@ -35,9 +36,22 @@ function guestFiles(): Record<string, Uint8Array> {
   return files;
 }
 
-export function loadEngine(): Engine {
+/**
+ * The engine of this process, loaded by the first call. `eagerEvalLoop`
+ * (first call only): compile the eval loop with TurboFan up front
+ * (compile-hints.ts), for an engine that restores interpreters from the disk
+ * cache and so never runs Python before its first run; it costs that compile
+ * on the way to the first run. An engine that boots CPython itself has the
+ * eval loop tiered up by CPython's start-up: no hint.
+ */
+export function loadEngine(eagerEvalLoop = false): Engine {
   if (engine === null) {
-    const module = new WebAssembly.Module(readFileSync(join(ENGINE_DIR, "python.wasm")));
+    let bytes: Uint8Array<ArrayBuffer> = readFileSync(join(ENGINE_DIR, "python.wasm"));
+    if (eagerEvalLoop) {
+      enableCompilationHints();
+      bytes = withEvalLoopHint(bytes);
+    }
+    const module = new WebAssembly.Module(bytes);
     const guest = guestFiles();
     const image = readFileSync(join(ENGINE_DIR, "stdlib.img"));
     const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));

@@ -26,6 +26,14 @@ const data = workerData as ThreadData;
 const control = new Int32Array(data.control);
 const answers = new Uint8Array(data.answers);
 const post = (message: FromEngine, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+// An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
+// it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares the run.
+// A failure here is reported by the first create, which loads again.
+if (data.snapshotCacheDir !== null) {
+  try {
+    loadEngine(true);
+  } catch {}
+}
 
 let snapshot: Snapshot | null | undefined;
 /** One snapshot per thread: an interpreter booted once, with the stdlib core and the guest module imported. */
