@@ -236,7 +236,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   // plant the interpreter that later runs start from: run without the cache then.
   const cacheDir = defaultSnapshotCacheDir();
   const snapshotCache = cacheDir !== null && readWriteMountHolding([cacheDir], options.mounts) === undefined;
-  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
+  // A -c one-liner or the console is short and interactive: it keeps the fast start; a program (a file, -m,
+  // piped source) gets its eval loop compiled up front, so that compute runs at full speed from its first line.
+  const eagerEvalLoop = snapshotCache && (program.kind === "file" || program.kind === "module" || program.kind === "stdin" || (program.kind === "none" && !process.stdin.isTTY));
+  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache, eagerEvalLoop, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
   try {
     let sandbox: Sandbox;
     try {

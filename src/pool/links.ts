@@ -39,6 +39,8 @@ const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url
 
 export interface LinkOptions {
   snapshotCacheDir: string | null;
+  /** Compile the eval loop with TurboFan before the first run (PoolOptions.eagerEvalLoop). */
+  eagerEvalLoop: boolean;
   warmInterpreters: number;
   /** How long after its deadline the engine itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
   hardStopGraceMs: number;
@@ -63,7 +65,7 @@ export class ThreadLink implements EngineLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });

@@ -1,5 +1,5 @@
 // The pool's options and their checks.
-import { checkObject, integer, invalid, milliseconds, type Checks } from "../shared/checks.js";
+import { boolean, checkObject, integer, invalid, milliseconds, type Checks } from "../shared/checks.js";
 
 /** Most engines a pool may have (each is a process or thread with its own memory). */
 export const MAX_POOL_SIZE = 256;
@@ -34,6 +34,16 @@ export interface PoolOptions {
    * secret. Default false: one snapshot per engine. A string is the directory.
    */
   snapshotCache?: boolean | string;
+  /**
+   * Compile CPython's eval loop with V8's optimizing compiler before the first
+   * run (see bench/README.md, "cli"): a program's first run is one call of the
+   * eval loop and would otherwise run whole in V8's baseline code (2-5x
+   * slower); it costs about 150 ms more on the way to that first run.
+   * Default: true when `snapshotCache` is on (an engine that restores from the
+   * disk never runs Python before its first run); an engine that boots CPython
+   * itself gets the eval loop optimized during that boot, without the hint.
+   */
+  eagerEvalLoop?: boolean;
   /** Interpreters each engine restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
   warmInterpreters?: number;
 }
@@ -49,6 +59,7 @@ const POOL_OPTIONS: Checks<PoolOptions> = {
     if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);
   },
   warmInterpreters: integer(0, MAX_WARM_INTERPRETERS),
+  eagerEvalLoop: boolean,
 };
 
 /** Validates `new Pool`'s options (an own copy, read once). */

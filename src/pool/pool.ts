@@ -87,6 +87,7 @@ export class Pool {
   private readonly maxQueue: number;
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
+  private readonly eagerEvalLoop: boolean;
   private readonly warmInterpreters: number;
   /** @internal Sandboxes whose engine died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
@@ -100,6 +101,7 @@ export class Pool {
     this.warmInterpreters = options.warmInterpreters ?? 2;
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
+    this.eagerEvalLoop = options.eagerEvalLoop ?? this.snapshotCacheDir !== null;
     for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));
   }
 
@@ -113,7 +115,7 @@ export class Pool {
       },
       exit: (reason) => this.onEngineExit(slot, reason),
     };
-    const options = { snapshotCacheDir: this.snapshotCacheDir, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
+    const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }

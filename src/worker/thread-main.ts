@@ -15,6 +15,8 @@ interface ThreadData {
   answers: SharedArrayBuffer;
   /** Directory of the on-disk snapshot cache, or null to make a snapshot per thread. */
   snapshotCacheDir: string | null;
+  /** Load the engine at once with the eval loop compiled up front (PoolOptions.eagerEvalLoop). */
+  eagerEvalLoop: boolean;
   /** Interpreters to keep restored ahead of demand. */
   warmInterpreters: number;
   /** See ThreadServices.hardStopGraceMs. */
@@ -27,9 +29,9 @@ const control = new Int32Array(data.control);
 const answers = new Uint8Array(data.answers);
 const post = (message: FromEngine, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
-// it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares the run.
-// A failure here is reported by the first create, which loads again.
-if (data.snapshotCacheDir !== null) {
+// asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
+// the run. A failure here is reported by the first create, which loads again.
+if (data.eagerEvalLoop) {
   try {
     loadEngine(true);
   } catch {}
