@@ -20,7 +20,7 @@ export interface Settled {
 
 export type Invoke = (call: HostCall, signal: AbortSignal) => Promise<Settled>;
 
-/** Settled calls handed to one wait at most, by encoded size (the engine's answer area is 16 MiB); the rest wait for the next. */
+/** Settled calls handed to one wait at most, by encoded size (the worker's answer area is 16 MiB); the rest wait for the next. */
 const MAX_WAIT_ANSWER_BYTES = 8 * 1024 * 1024;
 
 export class AsyncCalls {
@@ -56,7 +56,7 @@ export class AsyncCalls {
 
   /** Settled calls (waiting up to `timeoutMs` for the first), and how many are still to come. */
   async wait(timeoutMs: number): Promise<{ ok: true; done: unknown[]; pending: number }> {
-    this.wake?.(); // an earlier wait the engine stopped waiting for ends now
+    this.wake?.(); // an earlier wait the worker stopped waiting for ends now
     if (this.settled.length === 0 && this.running.size > 0 && timeoutMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => this.wake?.(), timeoutMs);

@@ -50,7 +50,7 @@ export interface RunResult {
     wallMs: number; cpuMs: number; hostMs: number; ticks: number; memoryBytes: number;
     stdoutBytes: number; stderrBytes: number; hostCalls: number;
     /**
-     * How long the run waited before its engine started it (behind this
+     * How long the run waited before its worker started it (behind this
      * sandbox's earlier runs and other sandboxes' runs on the pool). It is not
      * part of `timeout`, which is the run's own time; to bound a run end to
      * end, queueing included, pass `signal: AbortSignal.timeout(ms)`.
@@ -87,7 +87,7 @@ interface RunCalls {
 
 /**
  * stdin as data for the run, plus a pull function when it is an async
- * iterable (streamed as the guest reads; a chunk larger than the engine takes
+ * iterable (streamed as the guest reads; a chunk larger than the worker takes
  * in one answer is handed over in pieces).
  */
 function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() => Promise<Uint8Array>) | null } {
@@ -114,7 +114,7 @@ function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() 
           if (chunk.length <= ANSWER_BYTES) return chunk;
           rest = chunk;
         }
-        // Copies: a view would carry its whole buffer to the engine.
+        // Copies: a view would carry its whole buffer to the worker.
         const piece = rest.slice(0, ANSWER_BYTES);
         rest = rest.subarray(piece.length);
         return piece;
@@ -125,7 +125,7 @@ function stdinSource(stdin: RunOptions["stdin"]): { data: Uint8Array; next: (() 
 }
 
 export class Sandbox implements AsyncDisposable {
-  private placement: { sandboxId: number; engine: Parameters<Pool["run"]>[0] } | null = null;
+  private placement: { sandboxId: number; worker: Parameters<Pool["run"]>[0] } | null = null;
   private disposed = false;
   /** The sandbox was re-created since the last run (its worker died): the next run says so in `stats.reset`. */
   private lostState = false;
@@ -241,7 +241,7 @@ export class Sandbox implements AsyncDisposable {
     const decoder = { 1: new TextDecoder(), 2: new TextDecoder() };
     let outcome: RunOutcome;
     try {
-      outcome = await this.pool.run(this.placement!.engine, this.placement!.sandboxId, run, {
+      outcome = await this.pool.run(this.placement!.worker, this.placement!.sandboxId, run, {
         output: (fd, chunk) => {
           const text = decoder[fd].decode(chunk, { stream: true });
           (fd === 1 ? options.onStdout : options.onStderr)?.(text);
@@ -262,7 +262,7 @@ export class Sandbox implements AsyncDisposable {
    */
   private async placeIfLost(): Promise<void> {
     if (this.placement !== null && !this.pool.lostSandboxes.has(this.placement.sandboxId)) return;
-    if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
+    if (this.placement) this.pool.release(this.placement.worker, this.placement.sandboxId);
     this.placement = null;
     await this.place();
     this.lostState = true;
@@ -270,7 +270,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Serves one guest request (a host-function call, or an awaitable call's start, wait or cancel); any failure becomes an answer the guest raises. */
   private async serveGuest(payload: Uint8Array, run: RunCalls): Promise<Uint8Array> {
-    // The engine screened the request already; parsing again keeps the host's own decoding on the same budget.
+    // The worker screened the request already; parsing again keeps the host's own decoding on the same budget.
     const request = parseGuestCall(payload, (name) => Object.hasOwn(this.functions, name));
     if (typeof request === "string") return answerError(request);
     if (request.op === "wait") return encodeValue(await run.awaited.wait(request.timeoutMs ?? MAX_WAIT_MS));
@@ -354,13 +354,13 @@ export class Sandbox implements AsyncDisposable {
     } else if (outcome.exitCode !== null) {
       exitCode = outcome.exitCode;
     } else if (outcome.trap !== null) {
-      const crashed = outcome.trap.startsWith("worker process died") || outcome.trap.startsWith("engine thread");
+      const crashed = outcome.trap.startsWith("worker process died") || outcome.trap.startsWith("worker thread");
       error = crashed
         ? { type: ErrorType.Crashed, message: outcome.trap, traceback: "", crash: "worker" }
         : { type: ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };
       exitCode = crashed ? 134 : 1;
     }
-    // No result and no other cause: the program broke the driver, and the engine restarted the interpreter.
+    // No result and no other cause: the program broke the driver, and the worker restarted the interpreter.
     const driverBroken = outcome.result === null && error === null && outcome.exitCode === null;
     if (driverBroken) {
       error = { type: ErrorType.Driver, message: DRIVER_BROKEN, traceback: "", crash: "noResult" };
@@ -386,7 +386,7 @@ export class Sandbox implements AsyncDisposable {
    */
   interrupt(): void {
     this.checkAlive();
-    if (this.placement !== null) this.pool.interrupt(this.placement.engine, this.placement.sandboxId);
+    if (this.placement !== null) this.pool.interrupt(this.placement.worker, this.placement.sandboxId);
   }
 
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */
@@ -398,7 +398,7 @@ export class Sandbox implements AsyncDisposable {
       const task = this.queue.then(async () => {
         await this.placeIfLost();
         try {
-          return await this.pool.fs(this.placement!.engine, this.placement!.sandboxId, fsOp);
+          return await this.pool.fs(this.placement!.worker, this.placement!.sandboxId, fsOp);
         } catch (error) {
           throw error instanceof FsErrno ? fsError(error.errno, fsOp) : error;
         }
@@ -406,7 +406,7 @@ export class Sandbox implements AsyncDisposable {
       this.queue = task.catch(() => undefined);
       return task;
     };
-    // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the engine.
+    // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the worker.
     return {
       readFile: async (path: string): Promise<Uint8Array> => op({ op: "read", path: checkFsPath(path) }) as Promise<Uint8Array>,
       readText: async (path: string): Promise<string> => Buffer.from((await op({ op: "read", path: checkFsPath(path) })) as Uint8Array).toString("utf8"),
@@ -433,7 +433,7 @@ export class Sandbox implements AsyncDisposable {
     this.disposed = true;
     if (this.placement) this.pool.cancel(this.placement.sandboxId);
     await this.queue;
-    if (this.placement) this.pool.release(this.placement.engine, this.placement.sandboxId);
+    if (this.placement) this.pool.release(this.placement.worker, this.placement.sandboxId);
     this.placement = null;
   }
 

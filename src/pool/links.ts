@@ -1,36 +1,36 @@
-// The host side of an engine: an EngineLink talks to one engine thread,
+// The host side of a worker: a WorkerLink talks to one worker thread,
 // either directly (a worker thread in this process) or through a worker
 // process that hosts the thread (the default: a guest that crashes V8 on
 // Node 20/22 takes down only that process). Both look the same to the pool.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromEngine, type ToEngine } from "../shared/protocol.js";
+import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 export interface LinkEvents {
-  message(message: Exclude<FromEngine, { type: "call" }>): void;
+  message(message: Exclude<FromWorker, { type: "call" }>): void;
   /** A blocking request (host-function call, stdin chunk); the promise's bytes are the answer. */
   call(runId: number, kind: CallKind, payload: Uint8Array): Promise<Uint8Array>;
-  /** The engine died or was killed. */
+  /** The worker died or was killed. */
   exit(reason: string): void;
 }
 
-export interface EngineLink {
-  send(message: ToEngine): void;
+export interface WorkerLink {
+  send(message: ToWorker): void;
   /** Stops the run (CancelledError; raised again until it ends). */
   cancel(runId: number): void;
   /** Raises KeyboardInterrupt once in the run (the guest may catch it). */
   interrupt(runId: number): void;
   /**
-   * Hard stop of a run that ignores its stop: the engine unwinds it at the
-   * guest's next tick and discards its sandbox; the engine and its other
-   * sandboxes live on. (The engine ends a run stuck in one C call by itself,
+   * Hard stop of a run that ignores its stop: the worker unwinds it at the
+   * guest's next tick and discards its sandbox; the worker and its other
+   * sandboxes live on. (The worker ends a run stuck in one C call by itself,
    * at its deadline plus the grace.)
    */
   stop(runId: number): void;
-  /** Kills the engine: every sandbox in it is gone. */
+  /** Kills the worker: every sandbox in it is gone. */
   kill(): void;
-  /** Lets the host process exit while the engine idles. */
+  /** Lets the host process exit while the worker idles. */
   setBusy(busy: boolean): void;
 }
 
@@ -42,22 +42,22 @@ export interface LinkOptions {
   /** Compile the eval loop with TurboFan before the first run (PoolOptions.eagerEvalLoop). */
   eagerEvalLoop: boolean;
   warmInterpreters: number;
-  /** How long after its deadline the engine itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
+  /** How long after its deadline the worker itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
   hardStopGraceMs: number;
-  /** V8 flags for the engine (e.g. a larger stack). */
+  /** V8 flags for the worker (e.g. a larger stack). */
   execArgv?: string[];
 }
 
-/** An engine thread in this process. */
-export class ThreadLink implements EngineLink {
+/** A worker thread in this process. */
+export class ThreadLink implements WorkerLink {
   private readonly worker: Worker;
   private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL.SLOTS * 4));
   private readonly answers = new Uint8Array(new SharedArrayBuffer(ANSWER_BYTES));
   private dead = false;
-  /** The engine's one outstanding blocking request (its thread waits for this answer). */
+  /** The worker's one outstanding blocking request (its thread waits for this answer). */
   private pendingCall: { callId: number; runId: number; kind: CallKind } | null = null;
   /**
-   * The run's last stdin pull, until its chunk reaches the engine. A pull whose
+   * The run's last stdin pull, until its chunk reaches the worker. A pull whose
    * call was answered early (an interrupt) still gets the next line: the run's
    * next stdin call takes that chunk instead of pulling again.
    */
@@ -69,12 +69,12 @@ export class ThreadLink implements EngineLink {
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
-    this.worker.on("message", (message: FromEngine) => {
+    this.worker.on("message", (message: FromWorker) => {
       if (message.type === "call") void this.answer(message.callId, message.runId, message.kind, message.payload);
       else events.message(message);
     });
-    this.worker.on("error", (error) => this.died(`engine thread error: ${error.message}`));
-    this.worker.on("exit", (code) => this.died(`engine thread exited (${code})`));
+    this.worker.on("error", (error) => this.died(`worker thread error: ${error.message}`));
+    this.worker.on("exit", (code) => this.died(`worker thread exited (${code})`));
     this.worker.unref();
   }
 
@@ -93,7 +93,7 @@ export class ThreadLink implements EngineLink {
     this.deliver(callId, chunk);
   }
 
-  /** Hands the engine the answer to `callId`; an answer to a call already answered (cancelled) is dropped. */
+  /** Hands the worker the answer to `callId`; an answer to a call already answered (cancelled) is dropped. */
   private deliver(callId: number, answer: Uint8Array): void {
     const pending = this.pendingCall;
     if (pending?.callId !== callId) return;
@@ -113,7 +113,7 @@ export class ThreadLink implements EngineLink {
     this.events.exit(reason);
   }
 
-  send(message: ToEngine): void {
+  send(message: ToWorker): void {
     if (!this.dead) this.worker.postMessage(message);
   }
   /** Asks the run to stop; a host call it is blocked on is answered at once (HostError, or the end of stdin). */
@@ -129,7 +129,7 @@ export class ThreadLink implements EngineLink {
     Atomics.store(this.control, CONTROL.STOP, runId);
     this.answerPending(runId, "CancelledError: the run was hard-stopped");
   }
-  /** Ends the wait of a host call the run is blocked on; the engine raises the stop at the guest's next step. */
+  /** Ends the wait of a host call the run is blocked on; the worker raises the stop at the guest's next step. */
   private answerPending(runId: number, error: string): void {
     const pending = this.pendingCall;
     if (pending?.runId === runId) {
@@ -157,17 +157,17 @@ async function answerOf(events: LinkEvents, runId: number, kind: CallKind, paylo
   }
 }
 
-/** Messages between the pool and a worker process (it relays to its engine thread). */
+/** Messages between the pool and a worker process (it relays to its worker thread). */
 export type ToProcess =
-  | { type: "engine"; message: ToEngine }
+  | { type: "thread"; message: ToWorker }
   | { type: "cancel"; runId: number }
   | { type: "interrupt"; runId: number }
   | { type: "stop"; runId: number }
   | { type: "answer"; callId: number; payload: Uint8Array };
-export type FromProcess = { type: "engine"; message: Exclude<FromEngine, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
+export type FromProcess = { type: "thread"; message: Exclude<FromWorker, { type: "call" }> } | { type: "call"; callId: number; runId: number; kind: CallKind; payload: Uint8Array } | { type: "exit"; reason: string };
 
-/** An engine thread inside a worker process of its own. */
-export class ProcessLink implements EngineLink {
+/** A worker thread inside a worker process of its own. */
+export class ProcessLink implements WorkerLink {
   private readonly child: ChildProcess;
   private dead = false;
 
@@ -183,7 +183,7 @@ export class ProcessLink implements EngineLink {
       stderr = (stderr + chunk.toString()).slice(-2000);
     });
     this.child.on("message", (message: FromProcess) => {
-      if (message.type === "engine") events.message(message.message);
+      if (message.type === "thread") events.message(message.message);
       else if (message.type === "call") void this.answer(message.callId, message.runId, message.kind, message.payload);
       else if (message.type === "exit") this.died(message.reason);
     });
@@ -206,8 +206,8 @@ export class ProcessLink implements EngineLink {
     this.events.exit(reason);
   }
 
-  send(message: ToEngine): void {
-    this.post({ type: "engine", message });
+  send(message: ToWorker): void {
+    this.post({ type: "thread", message });
   }
   cancel(runId: number): void {
     this.post({ type: "cancel", runId });

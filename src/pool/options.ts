@@ -1,7 +1,7 @@
 // The pool's options and their checks.
 import { boolean, checkObject, integer, invalid, milliseconds, type Checks } from "../shared/checks.js";
 
-/** Most engines a pool may have (each is a process or thread with its own memory). */
+/** Most workers a pool may have (each is a process or thread with its own memory). */
 export const MAX_POOL_SIZE = 256;
 /** Longest hard-stop grace, in ms: a run's limit plus its grace still fits a Node timer. */
 export const MAX_HARD_STOP_GRACE_MS = 60_000;
@@ -10,19 +10,19 @@ const MAX_WARM_INTERPRETERS = 64;
 export type Isolation = "process" | "thread";
 
 export interface PoolOptions {
-  /** Number of engines: an integer from 1 to 256. Default: the machine's available parallelism. */
+  /** Number of workers: an integer from 1 to 256. Default: the machine's available parallelism. */
   size?: number;
   /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
   isolation?: Isolation;
-  /** Runs that may wait per engine before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
-  maxQueuePerEngine?: number;
+  /** Runs that may wait per worker before `run` waits for room (backpressure): an integer, at least 1. Default 64. */
+  maxQueuePerWorker?: number;
   /**
    * How long after its deadline (or its cancel) a run that ignores the stop is
    * hard-stopped, in ms: 0 to 60 000. Default 500. A hard stop loses only that
-   * sandbox's state: its engine unwinds the guest (a loop that swallows the
+   * sandbox's state: its worker unwinds the guest (a loop that swallows the
    * exception, or one long C call) and discards the sandbox, and the other
-   * sandboxes on the engine keep theirs. Only a cancelled run stuck in one C
-   * call, or an engine that does not answer, is ended by killing the engine
+   * sandboxes on the worker keep theirs. Only a cancelled run stuck in one C
+   * call, or a worker that does not answer, is ended by killing the worker
    * (every sandbox on it is then lost), 2 s after the hard stop. See the
    * README's Design section for why (and the costs of the alternatives).
    */
@@ -31,7 +31,7 @@ export interface PoolOptions {
    * Keep the initialized-interpreter snapshot on disk (true: the default
    * directory, see defaultSnapshotCacheDir) so that new processes skip
    * CPython's start-up. Processes that share the file share its str hash
-   * secret. Default false: one snapshot per engine. A string is the directory.
+   * secret. Default false: one snapshot per worker. A string is the directory.
    */
   snapshotCache?: boolean | string;
   /**
@@ -39,12 +39,12 @@ export interface PoolOptions {
    * run (see bench/README.md, "cli"): a program's first run is one call of the
    * eval loop and would otherwise run whole in V8's baseline code (2-5x
    * slower); it costs about 150 ms more on the way to that first run.
-   * Default: true when `snapshotCache` is on (an engine that restores from the
-   * disk never runs Python before its first run); an engine that boots CPython
+   * Default: true when `snapshotCache` is on (a worker that restores from the
+   * disk never runs Python before its first run); a worker that boots CPython
    * itself gets the eval loop optimized during that boot, without the hint.
    */
   eagerEvalLoop?: boolean;
-  /** Interpreters each engine restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
+  /** Interpreters each worker restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
   warmInterpreters?: number;
 }
 
@@ -53,7 +53,7 @@ const POOL_OPTIONS: Checks<PoolOptions> = {
   isolation: (value, option) => {
     if (value !== "process" && value !== "thread") invalid(option, '"process" or "thread"', value);
   },
-  maxQueuePerEngine: integer(1, Number.MAX_SAFE_INTEGER),
+  maxQueuePerWorker: integer(1, Number.MAX_SAFE_INTEGER),
   hardStopGraceMs: milliseconds(0, MAX_HARD_STOP_GRACE_MS),
   snapshotCache: (value, option) => {
     if (typeof value !== "boolean" && (typeof value !== "string" || value === "" || value.includes("\0"))) invalid(option, "true, false or a directory path", value);

@@ -1,11 +1,11 @@
-// A pool of engines (worker processes by default, worker threads on request)
-// that sandboxes are placed on. Each engine runs one thing at a time; a run
-// past its deadline plus the grace is hard-stopped inside its engine, which
-// discards only that run's sandbox; a dead engine is replaced without touching
-// any other engine's runs.
+// A pool of workers (worker processes by default, worker threads on request)
+// that sandboxes are placed on. Each worker runs one thing at a time; a run
+// past its deadline plus the grace is hard-stopped inside its worker, which
+// discards only that run's sandbox; a dead worker is replaced without touching
+// any other worker's runs.
 import { availableParallelism } from "node:os";
-import { ProcessLink, ThreadLink, type EngineLink, type LinkEvents } from "./links.js";
-import { answerError, lostOutcome, type EngineOutcome, type FromEngine, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
+import { answerError, lostOutcome, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import { FsErrno, PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
 import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
@@ -21,16 +21,16 @@ export interface RunHooks {
 }
 
 interface PendingRun {
-  engine: EngineSlot;
+  worker: WorkerSlot;
   sandboxId: number;
   timeoutMs: number;
   hooks: RunHooks;
   resolve(outcome: RunOutcome): void;
-  /** The hard stop, armed when the engine starts the run (or when a started run is cancelled); then the last resort. */
+  /** The hard stop, armed when the worker starts the run (or when a started run is cancelled); then the last resort. */
   timer?: NodeJS.Timeout;
   started: boolean;
   cancelled: boolean;
-  /** interrupt() before the engine started the run: delivered when it starts. */
+  /** interrupt() before the worker started the run: delivered when it starts. */
   interruptPending: boolean;
   hardStopped: boolean;
   output: RunOutput;
@@ -58,8 +58,8 @@ class RunOutput {
   }
 }
 
-class EngineSlot {
-  link!: EngineLink;
+class WorkerSlot {
+  link!: WorkerLink;
   sandboxes = new Set<number>();
   /** Runs sent and not finished. */
   queued = 0;
@@ -69,18 +69,18 @@ class EngineSlot {
 }
 
 let nextId = 1;
-/** How long an engine has to answer a hard stop before it is killed (generous: the machine may be loaded). */
+/** How long a worker has to answer a hard stop before it is killed (generous: the machine may be loaded). */
 const LAST_RESORT_MS = 2000;
 
 export class Pool {
-  private readonly engines: EngineSlot[] = [];
+  private readonly workers: WorkerSlot[] = [];
   private readonly runs = new Map<number, PendingRun>();
   private readonly creates = new Map<number, { resolve(error: string | null): void }>();
-  private readonly fsOps = new Map<number, { engine: EngineSlot; resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly fsOps = new Map<number, { worker: WorkerSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<RunOutcome>>();
-  /** Runs cancelled while queued in their engine: already answered; stopped at once when the engine reaches them. */
-  private readonly abandoned = new Map<number, EngineSlot>();
+  /** Runs cancelled while queued in their worker: already answered; stopped at once when the worker reaches them. */
+  private readonly abandoned = new Map<number, WorkerSlot>();
   private closed = false;
   readonly size: number;
   readonly isolation: Isolation;
@@ -89,23 +89,23 @@ export class Pool {
   private readonly snapshotCacheDir: string | null;
   private readonly eagerEvalLoop: boolean;
   private readonly warmInterpreters: number;
-  /** @internal Sandboxes whose engine died, or that a hard stop discarded: their state is gone. */
+  /** @internal Sandboxes whose worker died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
   constructor(options: PoolOptions = {}) {
     options = checkPoolOptions(options);
     this.size = options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
     this.isolation = options.isolation ?? "process";
-    this.maxQueue = options.maxQueuePerEngine ?? 64;
+    this.maxQueue = options.maxQueuePerWorker ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.warmInterpreters = options.warmInterpreters ?? 2;
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
     this.eagerEvalLoop = options.eagerEvalLoop ?? this.snapshotCacheDir !== null;
-    for (let i = 0; i < this.size; i++) this.engines.push(this.startEngine(new EngineSlot()));
+    for (let i = 0; i < this.size; i++) this.workers.push(this.startWorker(new WorkerSlot()));
   }
 
-  private startEngine(slot: EngineSlot): EngineSlot {
+  private startWorker(slot: WorkerSlot): WorkerSlot {
     const events: LinkEvents = {
       message: (message) => this.onMessage(message),
       call: (runId, kind, payload) => {
@@ -113,14 +113,14 @@ export class Pool {
         if (!run) return Promise.resolve(kind === "function" ? answerError("the run is over") : new Uint8Array(0));
         return kind === "stdin" ? run.hooks.stdin() : run.hooks.call(payload);
       },
-      exit: (reason) => this.onEngineExit(slot, reason),
+      exit: (reason) => this.onWorkerExit(slot, reason),
     };
     const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
 
-  private onMessage(message: Exclude<FromEngine, { type: "call" }>): void {
+  private onMessage(message: Exclude<FromWorker, { type: "call" }>): void {
     switch (message.type) {
       case "created":
         this.creates.get(message.sandboxId)?.resolve(message.error);
@@ -136,9 +136,9 @@ export class Pool {
         if (run) {
           run.started = true;
           this.armHardStop(message.runId, run, (run.cancelled ? 0 : run.timeoutMs) + this.graceMs);
-          // The engine has one cancel and one interrupt slot, for the run it runs: set them now.
-          if (run.cancelled) run.engine.link.cancel(message.runId);
-          else if (run.interruptPending) run.engine.link.interrupt(message.runId);
+          // The worker has one cancel and one interrupt slot, for the run it runs: set them now.
+          if (run.cancelled) run.worker.link.cancel(message.runId);
+          else if (run.interruptPending) run.worker.link.interrupt(message.runId);
         }
         break;
       }
@@ -158,7 +158,7 @@ export class Pool {
       case "fsResult": {
         const op = this.fsOps.get(message.opId);
         this.fsOps.delete(message.opId);
-        if (op) this.request(op.engine, -1);
+        if (op) this.request(op.worker, -1);
         if (op && message.ok) op.resolve(message.value);
         else op?.reject(message.errno !== undefined ? new FsErrno(message.errno, message.error ?? "") : new PyvisorError(message.error ?? "file operation failed"));
         break;
@@ -166,15 +166,15 @@ export class Pool {
     }
   }
 
-  private finish(runId: number, outcome: EngineOutcome): void {
+  private finish(runId: number, outcome: WorkerOutcome): void {
     const run = this.runs.get(runId);
     if (!run) return;
     this.runs.delete(runId);
     clearTimeout(run.timer);
-    run.engine.queued--;
-    this.updateBusy(run.engine);
+    run.worker.queued--;
+    this.updateBusy(run.worker);
     run.resolve({ ...outcome, ...run.output.finish() });
-    // Every waiter re-checks its own engine's queue.
+    // Every waiter re-checks its own worker's queue.
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -193,27 +193,27 @@ export class Pool {
     if (!run || run.cancelled) return;
     run.cancelled = true;
     if (!run.started) {
-      // Still queued in its engine: answer now, and stop it the moment the engine reaches it.
-      this.abandoned.set(runId, run.engine);
+      // Still queued in its worker: answer now, and stop it the moment the worker reaches it.
+      this.abandoned.set(runId, run.worker);
       this.finish(runId, { ...lostOutcome(null), stopReason: "cancelled" });
       return;
     }
-    run.engine.link.cancel(runId);
+    run.worker.link.cancel(runId);
     this.armHardStop(runId, run, this.graceMs);
   }
 
-  /** The run of sandbox `sandboxId` handed to its engine, if any (a sandbox runs one thing at a time). */
+  /** The run of sandbox `sandboxId` handed to its worker, if any (a sandbox runs one thing at a time). */
   private runOf(sandboxId: number): number | null {
     for (const [runId, run] of this.runs) if (run.sandboxId === sandboxId) return runId;
     return null;
   }
 
   /** @internal Raises KeyboardInterrupt once in the sandbox's current run, like Ctrl-C; no run, no effect. */
-  interrupt(engine: EngineSlot, sandboxId: number): void {
+  interrupt(worker: WorkerSlot, sandboxId: number): void {
     const runId = this.runOf(sandboxId);
     const run = runId === null ? undefined : this.runs.get(runId);
     if (run === undefined) return;
-    if (run.started) engine.link.interrupt(runId!);
+    if (run.started) worker.link.interrupt(runId!);
     else run.interruptPending = true;
   }
 
@@ -224,103 +224,103 @@ export class Pool {
   }
 
   /**
-   * The run ignored its stop (or sits in one long C call): its engine unwinds
+   * The run ignored its stop (or sits in one long C call): its worker unwinds
    * it and discards its sandbox only (see PoolOptions.hardStopGraceMs). An
-   * engine that has not answered LAST_RESORT_MS later is killed; so is one
+   * worker that has not answered LAST_RESORT_MS later is killed; so is one
    * of a closing pool, at once.
    */
   private hardStop(runId: number, run: PendingRun): void {
     run.hardStopped = true;
-    if (this.closed) return run.engine.link.kill();
-    run.engine.link.stop(runId);
-    run.timer = setTimeout(() => run.engine.link.kill(), LAST_RESORT_MS);
+    if (this.closed) return run.worker.link.kill();
+    run.worker.link.stop(runId);
+    run.timer = setTimeout(() => run.worker.link.kill(), LAST_RESORT_MS);
   }
 
-  /** A sandbox its engine discarded (hard stop): its owner re-creates it on next use, unless it is already released. */
+  /** A sandbox its worker discarded (hard stop): its owner re-creates it on next use, unless it is already released. */
   private markLost(sandboxId: number): void {
-    if (this.engines.some((engine) => engine.sandboxes.has(sandboxId))) this.lostSandboxes.add(sandboxId);
+    if (this.workers.some((worker) => worker.sandboxes.has(sandboxId))) this.lostSandboxes.add(sandboxId);
   }
 
-  private onEngineExit(slot: EngineSlot, reason: string): void {
+  private onWorkerExit(slot: WorkerSlot, reason: string): void {
     if (!slot.alive) return;
     slot.alive = false;
     for (const id of slot.sandboxes) this.lostSandboxes.add(id);
-    for (const [runId, engine] of this.abandoned) if (engine === slot) this.abandoned.delete(runId);
+    for (const [runId, worker] of this.abandoned) if (worker === slot) this.abandoned.delete(runId);
     for (const [runId, run] of [...this.runs]) {
-      if (run.engine !== slot) continue;
+      if (run.worker !== slot) continue;
       const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
       this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped });
     }
     for (const [id, create] of this.creates) {
-      if (slot.sandboxes.has(id)) create.resolve(`the engine died: ${reason}`);
+      if (slot.sandboxes.has(id)) create.resolve(`the worker died: ${reason}`);
     }
     this.settleFsOps(slot, reason);
     if (this.closed) return;
-    // Replace the engine in place; its sandboxes are lost (their owners re-create on next use).
-    const replacement = this.startEngine(new EngineSlot());
-    this.engines[this.engines.indexOf(slot)] = replacement;
+    // Replace the worker in place; its sandboxes are lost (their owners re-create on next use).
+    const replacement = this.startWorker(new WorkerSlot());
+    this.workers[this.workers.indexOf(slot)] = replacement;
   }
 
-  /** File operations sent to a dead engine get no answer: they fail, saying the sandbox's state is lost. */
-  private settleFsOps(slot: EngineSlot, reason: string): void {
+  /** File operations sent to a dead worker get no answer: they fail, saying the sandbox's state is lost. */
+  private settleFsOps(slot: WorkerSlot, reason: string): void {
     for (const [opId, op] of this.fsOps) {
-      if (op.engine !== slot) continue;
+      if (op.worker !== slot) continue;
       this.fsOps.delete(opId);
       op.reject(new SandboxCrashedError(reason));
     }
   }
 
-  /** An engine with work outstanding keeps the host process alive; an idle one does not. */
-  private updateBusy(slot: EngineSlot): void {
+  /** A worker with work outstanding keeps the host process alive; an idle one does not. */
+  private updateBusy(slot: WorkerSlot): void {
     slot.link.setBusy(slot.queued > 0 || slot.requests > 0);
   }
-  private request(slot: EngineSlot, delta: 1 | -1): void {
+  private request(slot: WorkerSlot, delta: 1 | -1): void {
     slot.requests += delta;
     this.updateBusy(slot);
   }
 
-  /** @internal Places a new sandbox on the least-loaded engine and builds it there. */
-  async create(spec: SandboxSpec): Promise<{ sandboxId: number; engine: EngineSlot }> {
+  /** @internal Places a new sandbox on the least-loaded worker and builds it there. */
+  async create(spec: SandboxSpec): Promise<{ sandboxId: number; worker: WorkerSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
-    const engine = this.engines.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+    const worker = this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
     const sandboxId = nextId++;
-    engine.sandboxes.add(sandboxId);
-    this.request(engine, 1);
+    worker.sandboxes.add(sandboxId);
+    this.request(worker, 1);
     const error = await new Promise<string | null>((resolve) => {
       this.creates.set(sandboxId, { resolve });
-      engine.link.send({ type: "create", sandboxId, spec });
+      worker.link.send({ type: "create", sandboxId, spec });
     });
-    this.request(engine, -1);
+    this.request(worker, -1);
     if (error !== null) {
-      engine.sandboxes.delete(sandboxId);
+      worker.sandboxes.delete(sandboxId);
       throw new PyvisorError(`could not create the sandbox: ${error}`);
     }
-    return { sandboxId, engine };
+    return { sandboxId, worker };
   }
 
   /** @internal (the API's) */
-  run(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+  run(worker: WorkerSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
     if (this.closed) return Promise.reject(new PyvisorError("the pool is closed"));
-    const task = this.runWhenRoom(engine, sandboxId, request, hooks, signal);
+    const task = this.runWhenRoom(worker, sandboxId, request, hooks, signal);
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task)).catch(() => undefined);
     return task;
   }
 
-  private async runWhenRoom(engine: EngineSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
-    // Backpressure: a full engine queue makes the caller wait here, on the host, not in the engine.
-    while (engine.queued >= this.maxQueue && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  private async runWhenRoom(worker: WorkerSlot, sandboxId: number, request: RunRequest, hooks: RunHooks, signal?: AbortSignal): Promise<RunOutcome> {
+    // Backpressure: a full worker queue makes the caller wait here, on the host, not in the worker.
+    while (worker.queued >= this.maxQueue && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.closed) throw new PyvisorError("the pool is closed");
     if (signal?.aborted) throw signal.reason;
     const runId = nextId++;
     const outcome = new Promise<RunOutcome>((resolve) => {
-      this.runs.set(runId, { engine, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
+      this.runs.set(runId, { worker, sandboxId, timeoutMs: request.timeoutMs, hooks, resolve, started: false, cancelled: false, interruptPending: false, hardStopped: false, output: new RunOutput() });
     });
-    engine.queued++;
-    this.updateBusy(engine);
+    worker.queued++;
+    this.updateBusy(worker);
     const onAbort = () => this.cancelRun(runId);
     signal?.addEventListener("abort", onAbort, { once: true });
-    engine.link.send({ type: "run", sandboxId, runId, run: request });
+    worker.link.send({ type: "run", sandboxId, runId, run: request });
     try {
       return await outcome;
     } finally {
@@ -329,29 +329,29 @@ export class Pool {
   }
 
   /** @internal (the API's) */
-  fs(engine: EngineSlot, sandboxId: number, op: FsOp): Promise<unknown> {
-    if (!engine.alive) return Promise.reject(new SandboxCrashedError("the sandbox's worker is gone"));
+  fs(worker: WorkerSlot, sandboxId: number, op: FsOp): Promise<unknown> {
+    if (!worker.alive) return Promise.reject(new SandboxCrashedError("the sandbox's worker is gone"));
     const opId = nextId++;
     return new Promise((resolve, reject) => {
-      this.fsOps.set(opId, { engine, resolve, reject });
-      this.request(engine, 1);
-      engine.link.send({ type: "fs", sandboxId, opId, fs: op });
+      this.fsOps.set(opId, { worker, resolve, reject });
+      this.request(worker, 1);
+      worker.link.send({ type: "fs", sandboxId, opId, fs: op });
     });
   }
 
   /** @internal (the API's) */
-  release(engine: EngineSlot, sandboxId: number): void {
-    engine.sandboxes.delete(sandboxId);
+  release(worker: WorkerSlot, sandboxId: number): void {
+    worker.sandboxes.delete(sandboxId);
     this.lostSandboxes.delete(sandboxId);
-    if (engine.alive) engine.link.send({ type: "dispose", sandboxId });
+    if (worker.alive) worker.link.send({ type: "dispose", sandboxId });
   }
 
   /**
    * Stops the pool: no new sandboxes or runs (runs waiting for room reject).
    * Runs already accepted are cancelled at once: each ends with
    * CancelledError and the output it wrote (a guest that ignores the cancel
-   * is hard-stopped after `hardStopGraceMs`), then every engine is stopped.
-   * With `force`, the engines are killed at once and runs in flight end as
+   * is hard-stopped after `hardStopGraceMs`), then every worker is stopped.
+   * With `force`, the workers are killed at once and runs in flight end as
    * SandboxCrashedError.
    */
   async close(options: { force?: boolean } = {}): Promise<void> {
@@ -361,17 +361,17 @@ export class Pool {
       for (const runId of [...this.runs.keys()]) this.cancelRun(runId);
       await Promise.allSettled([...this.inFlight]);
     }
-    for (const engine of this.engines) engine.link.kill();
+    for (const worker of this.workers) worker.link.kill();
   }
 
-  /** Runs accepted and not finished, over all engines (waiting for room included). */
+  /** Runs accepted and not finished, over all workers (waiting for room included). */
   get pendingRuns(): number {
     return this.inFlight.size;
   }
 
-  /** Runs handed to engines and not finished: never more than size × maxQueuePerEngine. */
+  /** Runs handed to workers and not finished: never more than size × maxQueuePerWorker. */
   get queuedRuns(): number {
-    return this.engines.reduce((n, engine) => n + engine.queued, 0);
+    return this.workers.reduce((n, worker) => n + worker.queued, 0);
   }
 }
 

@@ -1,4 +1,4 @@
-// Entry of a worker process: hosts one engine thread and relays messages
+// Entry of a worker process: hosts one worker thread and relays messages
 // between it and the pool over IPC. If a guest crashes V8 (Node 20/22), this
 // process dies and the pool replaces it; the host process is untouched.
 import { ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
@@ -12,7 +12,7 @@ const pendingCalls = new Map<number, (payload: Uint8Array) => void>();
 let nextCallId = 1;
 
 const link = new ThreadLink({
-  message: (message) => send({ type: "engine", message }),
+  message: (message) => send({ type: "thread", message }),
   call: (runId, kind, payload) => new Promise<Uint8Array>((resolve) => {
     const callId = nextCallId++;
     pendingCalls.set(callId, resolve);
@@ -26,7 +26,7 @@ const link = new ThreadLink({
 link.setBusy(true);
 
 process.on("message", (message: ToProcess) => {
-  if (message.type === "engine") link.send(message.message);
+  if (message.type === "thread") link.send(message.message);
   else if (message.type === "cancel") link.cancel(message.runId);
   else if (message.type === "interrupt") link.interrupt(message.runId);
   else if (message.type === "stop") link.stop(message.runId);

@@ -1,11 +1,11 @@
-// Messages between the host side (pool) and an engine thread. Everything here
+// Messages between the host side (pool) and a worker thread. Everything here
 // is structured-clone data: specs go in, outcomes come out.
 import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, validateValue, type CodecLimits } from "./codec.js";
 import { ErrorType } from "./errors.js";
 import type { MountSpec, PolicySpec } from "./spec.js";
 import type { OutputSegment, StopReason, TraceEntry } from "./run.js";
 
-/** Everything an engine thread needs to build one sandbox. */
+/** Everything a worker thread needs to build one sandbox. */
 export interface SandboxSpec {
   memoryLimitBytes: number;
   mounts: MountSpec[];
@@ -50,7 +50,7 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** More stdin is pulled from the host when `stdin` is used up (an async iterable on the host). */
   stdinStream: boolean;
-  /** Wall-clock limit of the run, counted from when the engine starts it. */
+  /** Wall-clock limit of the run, counted from when the worker starts it. */
   timeoutMs: number;
   /** When the caller asked for the run (performance.timeOrigin + performance.now(), comparable across processes). */
   queuedAtEpochMs: number;
@@ -60,8 +60,8 @@ export interface RunRequest {
   outputLimitBytes: number;
 }
 
-/** How a run ended, as the engine reports it; its output came before, in "output" messages. */
-export interface EngineOutcome {
+/** How a run ended, as the worker reports it; its output came before, in "output" messages. */
+export interface WorkerOutcome {
   /** The guest's encoded result, or null when the run ended without one. */
   result: Uint8Array | null;
   stopReason: StopReason | null;
@@ -71,12 +71,12 @@ export interface EngineOutcome {
   protocolError: string | null;
   stats: RunStats;
   trace: TraceEntry[] | null;
-  /** The run ignored its stop and was hard-stopped: the engine discarded its sandbox (state lost), the others live on. */
+  /** The run ignored its stop and was hard-stopped: the worker discarded its sandbox (state lost), the others live on. */
   hardStopped?: boolean;
 }
 
-/** A run's outcome on the host: the engine's, with the output it posted (up to any stop or crash). */
-export interface RunOutcome extends EngineOutcome {
+/** A run's outcome on the host: the worker's, with the output it posted (up to any stop or crash). */
+export interface RunOutcome extends WorkerOutcome {
   stdout: string;
   stderr: string;
   /** stdout and stderr interleaved in the order the guest wrote them. */
@@ -91,7 +91,7 @@ export interface RunStats {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
-  /** Time between the caller's run() and the engine starting it (queues: the sandbox's, the pool's, the engine's). */
+  /** Time between the caller's run() and the worker starting it (queues: the sandbox's, the pool's, the worker's). */
   queuedMs: number;
 }
 
@@ -103,39 +103,39 @@ export type FsOp =
   | { op: "remove"; path: string; recursive: boolean }
   | { op: "mkdir"; path: string };
 
-export type ToEngine =
+export type ToWorker =
   | { type: "create"; sandboxId: number; spec: SandboxSpec }
   | { type: "run"; sandboxId: number; runId: number; run: RunRequest }
   | { type: "fs"; sandboxId: number; opId: number; fs: FsOp }
   | { type: "dispose"; sandboxId: number };
 
-export type FromEngine =
+export type FromWorker =
   | { type: "created"; sandboxId: number; error: string | null }
   | { type: "started"; runId: number }
   /** Output batch: consecutive segments in write order, at most MAX_OUTPUT_MESSAGE_BYTES in all. */
   | { type: "output"; runId: number; segments: OutputSegment[] }
   | { type: "call"; runId: number; callId: number; kind: CallKind; payload: Uint8Array }
-  | { type: "done"; runId: number; sandboxId: number; outcome: EngineOutcome }
+  | { type: "done"; runId: number; sandboxId: number; outcome: WorkerOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null; errno?: number };
 
 /** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
 export type CallKind = "function" | "stdin";
 
-/** Layout of the control block shared with an engine thread (Int32 slots). */
+/** Layout of the control block shared with a worker thread (Int32 slots). */
 export const CONTROL = {
   /** runId the host asks to cancel. */
   CANCEL: 0,
-  /** The callId whose answer is in the data area (the engine waits for its own). */
+  /** The callId whose answer is in the data area (the worker waits for its own). */
   ANSWER_ID: 1,
   /** Byte length of the answer in the data area. */
   ANSWER_LENGTH: 2,
-  /** runId in which the host asks for a KeyboardInterrupt; the engine clears it when it takes it. */
+  /** runId in which the host asks for a KeyboardInterrupt; the worker clears it when it takes it. */
   INTERRUPT: 3,
-  /** runId the host hard-stops (it ignored its stop): the engine discards its sandbox at the guest's next tick. */
+  /** runId the host hard-stops (it ignored its stop): the worker discards its sandbox at the guest's next tick. */
   STOP: 4,
   SLOTS: 5,
 } as const;
-/** Largest host-function answer (encoded) and stdin chunk the engine takes in one piece: 16 MiB. */
+/** Largest host-function answer (encoded) and stdin chunk the worker takes in one piece: 16 MiB. */
 export const ANSWER_BYTES = 16 * 1024 * 1024;
 
 /**
@@ -150,8 +150,8 @@ export function answerError(why: string): Uint8Array {
   return encodeValue({ ok: false, error: why });
 }
 
-/** The outcome of a run that never produced one (its engine died, or the sandbox is gone). */
-export function lostOutcome(trap: string | null): EngineOutcome {
+/** The outcome of a run that never produced one (its worker died, or the sandbox is gone). */
+export function lostOutcome(trap: string | null): WorkerOutcome {
   return {
     result: null, stopReason: null, exitCode: null, trap, protocolError: null, trace: null,
     stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, queuedMs: 0 },
@@ -160,7 +160,7 @@ export function lostOutcome(trap: string | null): EngineOutcome {
 
 /**
  * Decoding budget of a run's result (the guest's last value): the codec's
- * defaults, 100 levels, 64 MiB and 1,000,000 nodes. The engine checks it when
+ * defaults, 100 levels, 64 MiB and 1,000,000 nodes. The worker checks it when
  * the result arrives and sends the host a ConversionError instead; the host
  * decodes with the same budget.
  */
@@ -200,7 +200,7 @@ export const MAX_WAIT_MS = 10_000;
 /**
  * Decodes a guest request within CALL_LIMITS, or returns why it is refused
  * (the text of Python's HostError): too costly, malformed, or a call to a name
- * `offered` does not know. The engine screens every request with it before the
+ * `offered` does not know. The worker screens every request with it before the
  * host sees one; the host parses again, with the same budget.
  */
 export function parseGuestCall(payload: Uint8Array, offered: (name: string) => boolean): GuestCall | string {
@@ -234,7 +234,7 @@ export function parseGuestCall(payload: Uint8Array, offered: (name: string) => b
 
 /**
  * The guest's encoded result, checked against RESULT_LIMITS where it arrives
- * (in the engine), so that the host never decodes a bomb: one over the budget
+ * (in the worker), so that the host never decodes a bomb: one over the budget
  * becomes a result that reports a ConversionError (as the guest's own driver
  * does for a value it cannot convert); one that does not decode is a protocol
  * error. Checked without being built (validateValue: a tenth of a decode's

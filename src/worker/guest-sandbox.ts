@@ -1,4 +1,4 @@
-// One sandbox inside an engine thread: its kernel, channel and interpreter.
+// One sandbox inside a worker thread: its kernel, channel and interpreter.
 // A run is synchronous here; the thread is blocked until the guest returns,
 // is stopped through the tick hook, or is hard-stopped (hard-stop.ts: the
 // sandbox is discarded, the thread and its other sandboxes go on).
@@ -11,7 +11,7 @@ import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { stdlibTree } from "../vfs/image.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type EngineOutcome, type FsOp, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type WorkerOutcome, type FsOp, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
@@ -44,7 +44,7 @@ export interface ThreadServices {
 }
 
 /**
- * The run driver: the one way a run is made (the engine thread's, and the
+ * The run driver: the one way a run is made (the worker thread's, and the
  * kernel tests' and the compute benchmark's, in-process).
  */
 export class GuestSandbox {
@@ -120,7 +120,7 @@ export class GuestSandbox {
     return imports;
   }
 
-  run(runId: number, run: RunRequest): EngineOutcome {
+  run(runId: number, run: RunRequest): WorkerOutcome {
     this.currentRunId = runId;
     this.running = true;
     this.lastPostMs = performance.now();
@@ -203,7 +203,7 @@ export class GuestSandbox {
     };
   }
 
-  private stats(start: number, end: number): EngineOutcome["stats"] {
+  private stats(start: number, end: number): WorkerOutcome["stats"] {
     const k = this.kernel;
     return {
       wallMs: end - start, cpuMs: k.cpuMs(end), hostMs: k.hostMs, ticks: k.ticks,
@@ -217,7 +217,7 @@ export class GuestSandbox {
    * syscall half done included, so the sandbox is not used again (the engine
    * discards it); only the output it wrote is taken, as far as it can be.
    */
-  private hardStopped(runId: number, start: number): EngineOutcome {
+  private hardStopped(runId: number, start: number): WorkerOutcome {
     try {
       this.flushOutput(true);
     } catch {

@@ -1,4 +1,4 @@
-// The hard stop of one run inside its engine thread, sparing the thread and
+// The hard stop of one run inside its worker thread, sparing the thread and
 // the other sandboxes it hosts. Two ways, both unwinding the guest's wasm
 // stack so that its interpreter is abandoned:
 // - a guest that swallows its stop in Python still reaches the tick hook,

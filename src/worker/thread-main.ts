@@ -1,4 +1,4 @@
-// Entry of an engine thread (a worker_thread). Hosts sandboxes and serves one
+// Entry of a worker thread (a worker_thread). Hosts sandboxes and serves one
 // message at a time; a run blocks the thread, never the host's event loop.
 // Host-function calls block on the shared control block until the host
 // answers (Atomics.wait), which is what makes them synchronous for Python.
@@ -8,7 +8,7 @@ import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cach
 import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { encodeValue } from "../shared/codec.js";
 import { GUEST_HOME } from "../shared/defaults.js";
-import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromEngine, type ToEngine } from "../shared/protocol.js";
+import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
@@ -27,7 +27,7 @@ const port = parentPort!;
 const data = workerData as ThreadData;
 const control = new Int32Array(data.control);
 const answers = new Uint8Array(data.answers);
-const post = (message: FromEngine, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
 // asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
 // the run. A failure here is reported by the first create, which loads again.
@@ -167,7 +167,7 @@ let lastCallId = 0;
 /** How long a host call spins before it sleeps (see services.call). */
 const SPIN_MS = 0.2;
 
-port.on("message", (message: ToEngine) => {
+port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "create": {
       try {

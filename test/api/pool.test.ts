@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Pool, PyvisorError, Sandbox } from "../../src/api/index.js";
 
 test("runs beyond the engine queue wait on the host, and all complete", async () => {
-  const pool = new Pool({ size: 1, isolation: "thread", maxQueuePerEngine: 2 });
+  const pool = new Pool({ size: 1, isolation: "thread", maxQueuePerWorker: 2 });
   try {
     const sandboxes = await Promise.all(Array.from({ length: 6 }, () => Sandbox.create({ pool })));
     let maxQueued = 0;

@@ -77,8 +77,8 @@ test("a run's own timeout of 2^31 ms is refused", async () => {
   await refused(run({ timeout: 2 ** 31 }), "timeout");
 });
 
-test("maxQueuePerEngine 0 (run waited forever for room) is refused", async () => {
-  await refused(newPool({ maxQueuePerEngine: 0 }), "maxQueuePerEngine");
+test("maxQueuePerWorker 0 (run waited forever for room) is refused", async () => {
+  await refused(newPool({ maxQueuePerWorker: 0 }), "maxQueuePerWorker");
 });
 
 test("functionTimeout 3e9 ms (every host call timed out at once) is refused", async () => {
@@ -347,7 +347,7 @@ test("sb.fs.list of a path with .. is refused", async () => {
 // --- pool options ---
 
 const poolCases: Array<[string, unknown]> = [
-  ["size", 0], ["size", 1.5], ["size", 10_000], ["isolation", "vm"], ["maxQueuePerEngine", -1], ["maxQueuePerEngine", "64"],
+  ["size", 0], ["size", 1.5], ["size", 10_000], ["isolation", "vm"], ["maxQueuePerWorker", -1], ["maxQueuePerWorker", "64"],
   ["hardStopGraceMs", -1], ["hardStopGraceMs", 2 ** 31], ["callTimeoutMs", 3e9], ["callTimeoutMs", 0],
   ["warmInterpreters", -1], ["snapshotCache", 1], ["sise", 2],
 ];

@@ -36,7 +36,7 @@ import { getDefaultPool } from ${JSON.stringify(pool)};
 const snapshot = () => ({
   fds: readdirSync("/proc/self/fd").length,
   // Sandboxes still placed on the default pool's workers (a private field, read for this check only).
-  sandboxes: getDefaultPool().engines.reduce((n, engine) => n + engine.sandboxes.size, 0),
+  sandboxes: getDefaultPool().workers.reduce((n, worker) => n + worker.sandboxes.size, 0),
   resources: process.getActiveResourcesInfo().sort(),
   workers: execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" })
     .split("\\n").filter((line) => line.includes("process-main")).map((line) => Number(line.trim().split(/\\s+/)[0])),

@@ -1,5 +1,5 @@
 // Runs Python inside our engine, in-process, through the product's own run
-// driver (src/worker/guest-sandbox.ts), as an engine thread runs it but
+// driver (src/worker/guest-sandbox.ts), as a worker thread runs it but
 // without the thread: the kernel and attack tests exercise the same driver
 // as users. Booting costs ~200 ms, so test files share a guest where state
 // does not matter.

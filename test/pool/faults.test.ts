@@ -109,7 +109,7 @@ test("a host mount removed between runs gives ENOENT in Python, and the sandbox 
 test("a host mount removed during a run: open files keep working, new names give ENOENT, output before it is kept", async () => {
   const dir = hostDir();
   const vanish = () => { rmSync(dir, { recursive: true, force: true }); };
-  await using sb = await Sandbox.create({ pool, functions: { vanish }, mounts: [{ host: dir, guest: "/data", readonly: false }] });
+  await using sb = await Sandbox.create({ pool, functions: { vanish }, hostGlobals: true, mounts: [{ host: dir, guest: "/data", readonly: false }] });
   const code = PROBE + "f = open('/data/sub/s.txt')\nprint('before', flush=True)\nvanish()\n(f.read(), probe())";
   const result = await sb.run(code, { timeout: 10_000 });
   assert.equal(result.error, null, result.error?.message);
@@ -126,7 +126,7 @@ test("a host mount replaced during a run: the sandbox keeps the directory it mou
     writeFileSync(join(dir, "new.txt"), "new");
   };
   try {
-    await using sb = await Sandbox.create({ pool, functions: { replace }, mounts: [{ host: dir, guest: "/data", readonly: false }] });
+    await using sb = await Sandbox.create({ pool, functions: { replace }, hostGlobals: true, mounts: [{ host: dir, guest: "/data", readonly: false }] });
     const result = await sb.run(PROBE + "replace()\nopen('/data/written.txt', 'w').write('w')\nprobe()", { timeout: 10_000 });
     assert.equal(result.error, null, result.error?.message);
     assert.deepEqual((result.value as { list: string[] }).list, ["a.txt", "sub", "written.txt"]);

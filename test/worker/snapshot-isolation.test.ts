@@ -1,4 +1,4 @@
-// Sandboxes restored from one snapshot (same engine thread) share nothing:
+// Sandboxes restored from one snapshot (same worker thread) share nothing:
 // files, globals, module state and random sequences are their own. The str
 // hash secret is the snapshot's (fixed when it was made) and differs between
 // engines, which make their own snapshots.
