@@ -492,3 +492,20 @@ function environment(base: Readonly<Record<string, string>>, env: Record<string,
   }
   return merged;
 }
+
+/**
+ * runPython's one options object, checked as a whole (an unknown name is
+ * refused with the closest name of either kind) and split: the run's own
+ * options, and the sandbox's (a name both take, such as `timeout`, goes to
+ * the sandbox, whose only run it is).
+ */
+export function splitRunPythonOptions(options: unknown): { sandbox: SandboxOptions; run: RunOptions } {
+  const all = checkObject<SandboxOptions & RunOptions>(options, "options", { ...RUN_OPTIONS, ...SANDBOX_OPTIONS }, "");
+  const sandbox: Record<string, unknown> = {};
+  const run: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(all)) {
+    if (Object.hasOwn(RUN_OPTIONS, key) && !Object.hasOwn(SANDBOX_OPTIONS, key)) run[key] = value;
+    else sandbox[key] = value;
+  }
+  return { sandbox: sandbox as SandboxOptions, run: run as RunOptions };
+}

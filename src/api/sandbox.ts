@@ -9,7 +9,7 @@ import { AsyncCalls, type Settled } from "./async-calls.js";
 import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import type { TraceEntry } from "../shared/run.js";
 import {
-  checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions,
+  checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions, splitRunPythonOptions,
   type HostFunction, type ResolvedSandboxOptions, type RunLimits, type RunOptions, type SandboxOptions,
 } from "./options.js";
 
@@ -455,11 +455,10 @@ function encodeInputs(inputs: Record<string, unknown> | undefined): Uint8Array |
 
 /** A fresh sandbox for one run. */
 export async function runPython(code: string, options: SandboxOptions & RunOptions = {}): Promise<RunResult> {
-  if (options === null || typeof options !== "object") throw new InvalidOptionsError("options", "options must be an object");
-  const { stdin, inputs, onStdout, onStderr, signal, filename, argv, ...sandboxOptions } = options;
+  const { sandbox: sandboxOptions, run } = splitRunPythonOptions(options);
   const sandbox = await Sandbox.create(sandboxOptions);
   try {
-    return await sandbox.run(code, { stdin, inputs, onStdout, onStderr, signal, filename, argv });
+    return await sandbox.run(code, run);
   } finally {
     await sandbox.dispose();
   }

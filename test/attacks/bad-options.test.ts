@@ -275,7 +275,17 @@ test("a misspelt Sandbox.create option (timout: the limit silently did not apply
 });
 
 test("a misspelt runPython option is refused", async () => {
-  await refused(() => runPython("1", { pool, memoryLimt: "64M" } as never), "memoryLimt");
+  await refused(() => runPython("1", { pool, memoryLimt: "64M" } as never), "memoryLimt", /did you mean memoryLimit/);
+});
+
+test("a misspelt run option of runPython (stdn) is refused with the run option it meant, not only the sandbox's", async () => {
+  await refused(() => runPython("1", { pool, stdn: "x" } as never), "stdn", /did you mean stdin/);
+});
+
+test("runPython passes every run option through (returnValue, path0), not a hand-picked few", async () => {
+  const result = await runPython("import sys\nsys.path[0]", { pool, path0: "/tmp/first", returnValue: true });
+  assert.equal(result.value, "/tmp/first");
+  assert.equal((await runPython("41 + 1", { pool, returnValue: false })).value, null);
 });
 
 test("options that are not an object are refused", async () => {
