@@ -354,7 +354,7 @@ export class Sandbox implements AsyncDisposable {
     } else if (outcome.exitCode !== null) {
       exitCode = outcome.exitCode;
     } else if (outcome.trap !== null) {
-      const crashed = outcome.trap.startsWith("worker process died") || outcome.trap.startsWith("worker thread");
+      const crashed = outcome.workerDied === true;
       error = crashed
         ? { type: ErrorType.Crashed, message: outcome.trap, traceback: "", crash: "worker" }
         : { type: ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };

@@ -249,7 +249,7 @@ export class Pool {
     for (const [runId, run] of [...this.runs]) {
       if (run.worker !== slot) continue;
       const stopReason = run.hardStopped ? (run.cancelled ? "cancelled" : "timeout") : null;
-      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped });
+      this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped, workerDied: !run.hardStopped });
     }
     for (const [id, create] of this.creates) {
       if (slot.sandboxes.has(id)) create.resolve(`the worker died: ${reason}`);

@@ -73,6 +73,8 @@ export interface WorkerOutcome {
   trace: TraceEntry[] | null;
   /** The run ignored its stop and was hard-stopped: the worker discarded its sandbox (state lost), the others live on. */
   hardStopped?: boolean;
+  /** The sandbox's worker died during the run (its `trap` says how): a crash, not a trap of the interpreter. */
+  workerDied?: boolean;
 }
 
 /** A run's outcome on the host: the worker's, with the output it posted (up to any stop or crash). */
