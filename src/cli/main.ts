@@ -4,7 +4,7 @@
 // bin/pyvisor.js exits with it.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
-import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, type RunOptions, type RunResult } from "../api/index.js";
+import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, SandboxCrashedError, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
 import { HELP, SERVICE_HELP, versionLine } from "./help.js";
@@ -114,7 +114,8 @@ const EXIT_BROKEN_PIPE = 141;
 function createFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof InvalidOptionsError) return usageError(message);
-  if (/engine died|failed to start|worker process/.test(message)) {
+  // The worker died, or CPython itself did not start (guest-sandbox.ts): the sandbox crashed, not the user's options.
+  if (error instanceof SandboxCrashedError || message.includes("the interpreter failed to start")) {
     process.stderr.write(`pyvisor: ${message}\n`);
     return EXIT.crashed;
   }

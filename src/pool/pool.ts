@@ -75,7 +75,8 @@ const LAST_RESORT_MS = 2000;
 export class Pool {
   private readonly workers: WorkerSlot[] = [];
   private readonly runs = new Map<number, PendingRun>();
-  private readonly creates = new Map<number, { resolve(error: string | null): void }>();
+  /** Creates waiting for their worker: resolved with null, the worker's error, or the worker's death. */
+  private readonly creates = new Map<number, { resolve(failure: { error: string; died: boolean } | null): void }>();
   private readonly fsOps = new Map<number, { worker: WorkerSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<RunOutcome>>();
@@ -123,7 +124,7 @@ export class Pool {
   private onMessage(message: Exclude<FromWorker, { type: "call" }>): void {
     switch (message.type) {
       case "created":
-        this.creates.get(message.sandboxId)?.resolve(message.error);
+        this.creates.get(message.sandboxId)?.resolve(message.error === null ? null : { error: message.error, died: false });
         this.creates.delete(message.sandboxId);
         break;
       case "started": {
@@ -252,7 +253,7 @@ export class Pool {
       this.finish(runId, { ...lostOutcome(run.hardStopped ? null : reason), stopReason, hardStopped: run.hardStopped, workerDied: !run.hardStopped });
     }
     for (const [id, create] of this.creates) {
-      if (slot.sandboxes.has(id)) create.resolve(`the worker died: ${reason}`);
+      if (slot.sandboxes.has(id)) create.resolve({ error: reason, died: true });
     }
     this.settleFsOps(slot, reason);
     if (this.closed) return;
@@ -286,14 +287,14 @@ export class Pool {
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);
     this.request(worker, 1);
-    const error = await new Promise<string | null>((resolve) => {
+    const failure = await new Promise<{ error: string; died: boolean } | null>((resolve) => {
       this.creates.set(sandboxId, { resolve });
       worker.link.send({ type: "create", sandboxId, spec });
     });
     this.request(worker, -1);
-    if (error !== null) {
+    if (failure !== null) {
       worker.sandboxes.delete(sandboxId);
-      throw new PyvisorError(`could not create the sandbox: ${error}`);
+      throw failure.died ? new SandboxCrashedError(failure.error) : new PyvisorError(`could not create the sandbox: ${failure.error}`);
     }
     return { sandboxId, worker };
   }

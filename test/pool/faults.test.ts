@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorType, Pool, Sandbox } from "../../src/api/index.js";
+import { ErrorType, Pool, Sandbox, SandboxCrashedError } from "../../src/api/index.js";
 
 const pool = new Pool({ size: 1 });
 after(() => pool.close({ force: true }));
@@ -209,4 +209,21 @@ failures`);
   const result = await sb.run("open('/tmp/f', 'wb').write(b'y' * (1024 * 1024))");
   assert.equal(result.error, null, "the quota is what the sandbox stores, not what it tried to store");
   assert.equal(result.value, 1024 * 1024);
+});
+
+test("a worker that dies while it builds a sandbox makes Sandbox.create reject with SandboxCrashedError, not a generic error", async () => {
+  const before = new Set(execFileSync("ps", ["-o", "pid=", "--ppid", String(process.pid)], { encoding: "utf8" }).split("\n").map(Number));
+  const own = new Pool({ size: 1 });
+  try {
+    const creating = Sandbox.create({ pool: own });
+    // The new worker process is forked at once and takes far longer than this to start and answer.
+    const pid = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" }).split("\n")
+      .filter((line) => line.includes("process-main")).map((line) => Number(line.trim().split(/\s+/)[0])).find((p) => !before.has(p))!;
+    process.kill(pid, "SIGKILL");
+    const error = await creating.then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof SandboxCrashedError, String(error));
+    assert.match((error as Error).message, /SIGKILL/);
+  } finally {
+    await own.close({ force: true });
+  }
 });
