@@ -21,15 +21,20 @@ function readJson(path: string): Record<string, unknown> {
   }
 }
 
+let cached: Versions | null = null;
+
+/** Read once per process: the files do not change under a running program. */
 export function versions(): Versions {
+  if (cached !== null) return { ...cached };
   const version = readJson(join(PACKAGE_ROOT, "package.json")).version;
   const manifest = readJson(join(ENGINE_DIR, "manifest.json"));
   const cpython = manifest.cpython as { version?: unknown } | undefined;
   const files = manifest.artifacts as Record<string, { sha256?: unknown }> | undefined;
   const sha = files?.["python.wasm"]?.sha256;
-  return {
+  cached = {
     pyvisor: typeof version === "string" ? version : "unknown",
     python: typeof cpython?.version === "string" ? cpython.version : "3.13",
     engineSha256: typeof sha === "string" ? sha : null,
   };
+  return { ...cached };
 }
