@@ -286,6 +286,11 @@ def _refresh(request):
     random = sys.modules.get("random")
     if random is not None:
         random.seed()
+    # The sandbox's packages (one merged read-only directory), after the
+    # stdlib as site.py would put site-packages; the interpreter runs with -S.
+    site_packages = request.get("sitePackages")
+    if site_packages and site_packages not in sys.path:
+        sys.path.append(site_packages)
 
 
 # stdout and stderr are set up per run as CPython's create_stdio does for

@@ -16,10 +16,12 @@ const ALLOWED: Record<string, string[]> = {
   vfs: ["shared"],
   policy: ["shared"],
   engine: ["shared"],
+  // Packages (wheels, zips, directories) checked and unpacked: read by the API (checks) and the workers (layers).
+  packages: ["shared"],
   kernel: ["vfs", "policy", "shared"],
-  worker: ["kernel", "vfs", "policy", "engine", "shared"],
+  worker: ["kernel", "vfs", "policy", "engine", "packages", "shared"],
   pool: ["shared"],
-  api: ["pool", "policy", "shared"],
+  api: ["pool", "policy", "packages", "shared"],
   // The CLI loads serve/ on demand for `pyvisor serve` and `pyvisor mcp`.
   cli: ["api", "serve"],
   serve: ["api"],

@@ -13,6 +13,7 @@ import { Policy, type SyscallQuery } from "../policy/policy.js";
 import type { PolicyRule, PolicySpec } from "../shared/spec.js";
 import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH } from "../shared/defaults.js";
 import type { SandboxSpec } from "../shared/protocol.js";
+import { checkPackages } from "../packages/layer.js";
 // A cycle (pool.ts validates its options here), harmless: neither module uses
 // the other until a function runs.
 import { Pool } from "../pool/pool.js";
@@ -67,6 +68,17 @@ export interface SandboxOptions {
   maxOpenFiles?: number;
   /** Host directories to mount (see MountOption). Default none. */
   mounts?: MountOption[];
+  /**
+   * Pure-Python packages: host paths of wheels (.whl, tagged py3-none-any or
+   * the like), zip archives or directories, whose contents appear read-only
+   * in one directory on sys.path (/usr/local/lib/python3.13/site-packages),
+   * with their .dist-info metadata (importlib.metadata). Each is checked and
+   * unpacked once per process and shared by every sandbox naming it. A bad
+   * package (native code, a wrong RECORD hash, an unsafe path, a zip bomb, a
+   * Requires-Dist no named package provides, ...) throws PackageError before
+   * any sandbox starts. Default none. See README "Packages".
+   */
+  packages?: string[];
   /**
    * Environment variables, set over the defaults (DEFAULTS.env: HOME, PATH,
    * LANG, TZ): names without "=" or NUL, string values without NUL; `null`
@@ -308,6 +320,12 @@ const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
   inodeQuota: integer(1, Number.MAX_SAFE_INTEGER),
   maxOpenFiles: integer(MIN_OPEN_FILES, MAX_OPEN_FILES),
   mounts: mountList,
+  packages: (value, option) => {
+    if (!Array.isArray(value)) invalid(option, "an array of host paths (wheels, zip archives or directories)", value);
+    value.forEach((path, i) => {
+      if (typeof path !== "string" || path === "" || path.includes("\0")) invalid(`${option}[${i}]`, "a host path (a non-empty string without NUL)", path);
+    });
+  },
   env: record((key, option) => {
     if (key === "" || (key as string).includes("=") || (key as string).includes("\0")) invalid(option, "named without \"=\" or NUL", key);
   }, (value, option) => {
@@ -411,6 +429,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
       trace: o.trace ?? false,
       functions: Object.keys(functions),
       hostGlobals: o.hostGlobals ?? false,
+      ...(o.packages !== undefined && o.packages.length > 0 ? { packages: checkPackages(o.packages) } : {}),
     },
     limits: {
       timeoutMs: o.timeout ?? DEFAULTS.timeoutMs,

@@ -43,6 +43,8 @@ export const INTERRUPT_SPACING_MS = 100;
 
 export interface KernelSpec extends IdentitySpec {
   stdlib: MemDir;
+  /** The packages' shared trees, laid at SITE_PACKAGES_PATH (vfs/tree.ts). */
+  packages?: MemDir[];
   mounts: MountSpec[];
   files: Record<string, Uint8Array>;
   diskQuotaBytes: number;
@@ -109,7 +111,7 @@ export class Kernel {
     this.stdout = new OutputSink(this.output, 1);
     this.stderr = new OutputSink(this.output, 2);
     this.tree = buildTree({
-      stdlib: spec.stdlib, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      stdlib: spec.stdlib, packages: spec.packages, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, deterministic: spec.deterministic,
       now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b),
     });

@@ -14,6 +14,12 @@ export const ENGINE_DIR = join(PACKAGE_ROOT, "engine", "dist");
 export const GUEST_HOME = "/home/user";
 /** Where the stdlib image (and pyvisor's guest modules) are mounted read-only. */
 export const STDLIB_PATH = "/usr/local/lib/python3.13";
+/**
+ * Where the packages of a sandbox (SandboxOptions.packages) appear: one
+ * read-only directory merging their layers, put on sys.path after the stdlib
+ * (CPython's own site-packages path for the /usr/local prefix).
+ */
+export const SITE_PACKAGES_PATH = `${STDLIB_PATH}/site-packages`;
 /** The engine's initial linear memory (python.wasm's declared minimum): no memory limit may be below it. */
 export const ENGINE_INITIAL_BYTES = 20 * 1024 * 1024;
 

@@ -96,3 +96,16 @@ export class SandboxCrashedError extends PyvisorError {
     super(`the sandbox's worker died (${reason}); its state is lost`);
   }
 }
+/**
+ * A package named in `packages` (a wheel, a zip archive or a directory) that
+ * cannot be used, found before any sandbox starts: `path` is the file as
+ * given, `reason` the cause ("compiled extension: x/_speedups.so (...)", "bad
+ * RECORD hash for x/__init__.py", ...). Its `option` is the entry of
+ * `packages` ("packages[1]"), so it is an InvalidOptionsError too.
+ */
+export class PackageError extends InvalidOptionsError {
+  override name = "PackageError";
+  constructor(option: string, readonly path: string, readonly reason: string) {
+    super(option, `package ${path}: ${reason}`);
+  }
+}

@@ -2,7 +2,7 @@
 // is structured-clone data: specs go in, outcomes come out.
 import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, validateValue, type CodecLimits } from "./codec.js";
 import { ErrorType } from "./errors.js";
-import type { MountSpec, PolicySpec } from "./spec.js";
+import type { MountSpec, PackageRef, PolicySpec } from "./spec.js";
 import type { OutputSegment, StopReason, TraceEntry } from "./run.js";
 
 /** Everything a worker thread needs to build one sandbox. */
@@ -24,6 +24,8 @@ export interface SandboxSpec {
   hostGlobals?: boolean;
   /** Host functions that return promises: bound in Python so that, inside a running event loop, a call is awaitable. */
   asyncFunctions?: string[];
+  /** Packages laid read-only at SITE_PACKAGES_PATH, in order (SandboxOptions.packages). */
+  packages?: PackageRef[];
 }
 
 /** What the guest driver runs (guest/_pyvisor.py reads these fields). */

@@ -13,6 +13,18 @@ export interface MountSpec {
   allowSymlinks?: boolean;
 }
 
+/**
+ * A package the host has checked (src/packages): the worker unpacks `path`
+ * again only if it has no layer with this content hash yet, and refuses the
+ * file if its hash is no longer `hash`.
+ */
+export interface PackageRef {
+  /** Absolute host path of the wheel, zip archive or directory. */
+  path: string;
+  /** Content hash (hex sha256; of a directory, of its listing and files). */
+  hash: string;
+}
+
 export interface PolicyRule {
   /** Syscall name (e.g. "path_open"), or omitted for every syscall. */
   syscall?: string;

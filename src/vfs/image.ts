@@ -66,3 +66,27 @@ function overlayDir(base: MemDir, files: Record<string, Uint8Array>): MemDir {
   }
   return root;
 }
+
+/**
+ * A package's read-only tree (its files: path -> contents, kept as views),
+ * built once per process and shared by every sandbox that names it. Its inode
+ * numbers start at `firstInode`, which the caller derives from the package's
+ * content (never from what other sandboxes loaded before), above the image's
+ * and below any a sandbox numbers.
+ */
+export function packageTree(files: Iterable<{ name: string; data: Uint8Array }>, firstInode: bigint): MemDir {
+  const mount: MountContext = { ...imageMount, id: 3, inodes: new InodeCounter(firstInode) };
+  const root = new MemDir(mount);
+  for (const { name: filePath, data } of files) {
+    const parts = filePath.split("/");
+    const name = parts.pop()!;
+    let dir = root;
+    for (const part of parts) {
+      let next = dir.lookup(part);
+      if (next === undefined) dir.attach(part, (next = new MemDir(mount)));
+      dir = next as MemDir;
+    }
+    dir.attach(name, new MemFile(mount, data));
+  }
+  return root;
+}

@@ -1,6 +1,8 @@
 // Assembles one sandbox's file tree:
 //   /                              read-only skeleton
 //   /usr/local/lib/python3.13      the stdlib image + guest module (shared, read-only)
+//   /usr/local/lib/python3.13/site-packages
+//                                  the packages' layers merged (each shared, read-only)
 //   /usr/local/bin/python3         an empty placeholder for sys.executable
 //   /dev/{null,zero,urandom,random}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
@@ -12,12 +14,14 @@ import { MemDir, MemFile } from "./memory.js";
 import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext } from "./node.js";
 import { resolve } from "./resolve.js";
 import type { MountSpec } from "../shared/spec.js";
-import { GUEST_HOME, STDLIB_PATH } from "../shared/defaults.js";
+import { GUEST_HOME, SITE_PACKAGES_PATH, STDLIB_PATH } from "../shared/defaults.js";
 
 
 
 export interface TreeSpec {
   stdlib: MemDir;
+  /** The packages' trees (packageTree), merged in order at SITE_PACKAGES_PATH; none: no such directory. */
+  packages?: MemDir[];
   mounts: MountSpec[];
   /** Initial files (guest path -> contents), written into the writable trees. */
   files: Record<string, Uint8Array>;
@@ -82,6 +86,7 @@ export function buildTree(spec: TreeSpec): SandboxTree {
   };
 
   attach(STDLIB_PATH, spec.stdlib);
+  if (spec.packages !== undefined && spec.packages.length > 0) attach(SITE_PACKAGES_PATH, mergeTrees(spec.packages, skeleton));
   attach("/usr/local/bin/python3", new MemFile(skeleton));
   const devices = mountContext(false, null);
   attach("/dev/null", nullDevice(devices));
@@ -112,6 +117,24 @@ export function buildTree(spec: TreeSpec): SandboxTree {
     throw error;
   }
   return { root, quota, inodes, close: () => hostMounts.forEach((m) => m.close()) };
+}
+
+/**
+ * One read-only directory showing several shared trees: their nodes are
+ * linked in, not copied; only a directory two trees both have (a namespace
+ * package) is made anew for this sandbox, holding both's entries. The host
+ * refused packages that lay the same file (src/packages), so a later tree's
+ * file never hides an earlier one's.
+ */
+function mergeTrees(trees: MemDir[], skeleton: MountContext): MemDir {
+  const merged = new MemDir(skeleton);
+  for (const tree of trees) {
+    for (const [name, node] of tree.entries()) {
+      const existing = merged.lookup(name);
+      merged.attach(name, existing instanceof MemDir && node instanceof MemDir ? mergeTrees([existing, node], skeleton) : node);
+    }
+  }
+  return merged;
 }
 
 /** Writes a whole file, creating missing parent directories when `parents` is set. */

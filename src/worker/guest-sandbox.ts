@@ -16,6 +16,8 @@ import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
 import { HardStop, runWatched } from "./hard-stop.js";
+import { packageTrees } from "./packages.js";
+import { SITE_PACKAGES_PATH } from "../shared/defaults.js";
 
 /** Output is posted to the host in batches: at most every OUTPUT_BATCH_MS, or once OUTPUT_BATCH_BYTES are waiting. */
 const OUTPUT_BATCH_MS = 50;
@@ -72,7 +74,7 @@ export class GuestSandbox {
     this.functions = new Set(spec.functions);
     const engine = loadEngine();
     this.kernel = new Kernel({
-      stdlib: stdlibTree(engine), mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      stdlib: stdlibTree(engine), packages: packageTrees(spec.packages ?? []), mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
@@ -286,8 +288,9 @@ export class GuestSandbox {
 
   /** The driver's request, plus what a new interpreter must refresh (cwd, environment, random state). */
   private encodeRequest(request: RunRequest["request"]): Uint8Array {
-    const { env, cwd, functions, asyncFunctions = [], hostGlobals = false } = this.spec;
-    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions, hostGlobals });
+    const { env, cwd, functions, asyncFunctions = [], hostGlobals = false, packages = [] } = this.spec;
+    const sitePackages = packages.length > 0 ? SITE_PACKAGES_PATH : null;
+    return encodeValue({ ...request, fresh: this.fresh, env, cwd, functions, asyncFunctions, hostGlobals, sitePackages });
   }
 
   private reset(): void {

@@ -5,7 +5,7 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
+    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
     "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
 });
