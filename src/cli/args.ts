@@ -26,6 +26,8 @@ export interface CliOptions {
   cpuTimeMs?: number;
   outputLimitBytes: number;
   mounts: MountOption[];
+  /** --package: wheels, zip archives or directories (absolute host paths), in order. */
+  packages: string[];
   /** The environment: DEFAULTS.env with --env set over it, or only --env after --no-default-env. */
   env: Record<string, string>;
   trace?: string;
@@ -55,7 +57,7 @@ const MAX_SECONDS = 2_000_000;
 /** python options that pyvisor accepts and that change nothing here. */
 const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
-const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "env", "trace", "seed", "isolation"]);
+const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
 
 function seconds(flag: string, value: string): number {
@@ -117,6 +119,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     timeoutMs: DEFAULTS.timeoutMs,
     outputLimitBytes: DEFAULTS.outputLimitBytes,
     mounts: [],
+    packages: [],
     env: {},
     deterministic: false,
     json: false,
@@ -152,6 +155,11 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
       case "output-limit": options.outputLimitBytes = size(flag, value); break;
       case "mount": options.mounts.push(mount(value)); break;
       case "tmp": options.mounts.push({ host: hostDirectory(flag, value), guest: "/tmp", readonly: false }); break;
+      case "package":
+        // Checked (and unpacked) by Sandbox.create, which names the file and the cause.
+        if (value === "" || value.includes("\0")) throw new UsageError("--package: expected a wheel, zip archive or directory");
+        options.packages.push(resolvePath(value));
+        break;
       case "env": {
         const [key, val] = envEntry(value);
         envGiven[key] = val;

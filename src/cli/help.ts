@@ -28,6 +28,12 @@ Files and environment:
                         show host directory HOST at GUEST in the sandbox,
                         read-only unless :rw (repeatable)
   --tmp DIR             host directory DIR seen as /tmp, read-write
+  --package PATH        a pure-Python package for the program to import: a
+                        wheel (.whl, py3-none-any), a zip archive or a
+                        directory, laid read-only on sys.path with its
+                        metadata (repeatable). Checked before the run: native
+                        code, a bad RECORD hash, an unsafe path or a missing
+                        dependency is an error naming the file
   --env NAME=VALUE      set a guest environment variable (repeatable); the
                         host's environment is never passed in
   --no-default-env      start the guest's environment empty instead of from
@@ -74,6 +80,7 @@ Examples:
   echo '{"a": [1, 2]}' | pyvisor -m json.tool
   pyvisor --memory 64M --timeout 2.5 script.py --its-own-flag
   pyvisor --mount ./data:/data --mount ./out:/out:rw --tmp /tmp/scratch job.py
+  pyvisor --package wheels/attrs-23.2.0-py3-none-any.whl --package ./mylib job.py
   pyvisor --seed 7 -c 'import random, time; print(random.random(), time.time())'
   pyvisor --json -c 'print("hi"); 6 * 7'
   pyvisor --trace calls.jsonl -c 'open("/etc/passwd")'

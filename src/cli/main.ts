@@ -250,6 +250,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         timeout: options.timeoutMs,
         outputLimit: options.outputLimitBytes,
         mounts: options.mounts,
+        packages: options.packages,
         env: options.env,
         envDefaults: false, // options.env is already the whole environment (args.ts)
         files: prepared?.files ?? {},

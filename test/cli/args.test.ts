@@ -1,6 +1,7 @@
 // The pyvisor command line parser on its own (no sandbox): python's rules.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { parseArgs, UsageError } from "../../src/cli/args.js";
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -72,4 +73,11 @@ test("--no-default-env starts the environment empty, wherever it stands; --env s
   assert.deepEqual(run(["--env", "A=1", "--no-default-env", "-c", "1"]).options.env, { A: "1" });
   assert.deepEqual(run(["--no-default-env", "-c", "1"]).options.env, {});
   assert.equal(run(["--env", "HOME=/x", "-c", "1"]).options.env.HOME, "/x");
+});
+
+test("--package is repeatable, kept in order and made absolute (Sandbox.create checks the files)", () => {
+  const p = run(["--package", "a.whl", "--package=/w/b-1.0-py3-none-any.whl", "-c", "1"]);
+  assert.deepEqual(p.options.packages, [resolve("a.whl"), "/w/b-1.0-py3-none-any.whl"]);
+  assert.deepEqual(run(["-c", "1"]).options.packages, []);
+  assert.throws(() => parseArgs(["--package", "", "-c", "1"], {}), /--package: expected a wheel/);
 });

@@ -334,7 +334,7 @@ describe("running", () => {
       const r = pyvisor([flag]);
       assert.equal(r.status, 0);
       assert.match(r.stdout, /^usage: pyvisor \[option\] \.\.\. \[-c cmd \| -m mod \| file \| -\] \[arg\] \.\.\.\n/);
-      for (const option of ["--memory", "--timeout", "--cpu-time", "--output-limit", "--mount", "--tmp", "--env", "--trace", "--deterministic", "--seed", "--json", "--isolation", "--version", "--help", "Examples:", "Exit status"]) {
+      for (const option of ["--memory", "--timeout", "--cpu-time", "--output-limit", "--mount", "--tmp", "--package", "--env", "--trace", "--deterministic", "--seed", "--json", "--isolation", "--version", "--help", "Examples:", "Exit status"]) {
         assert.ok(r.stdout.includes(option), `help mentions ${option}`);
       }
     }
