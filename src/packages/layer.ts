@@ -1,16 +1,16 @@
 // A package named in SandboxOptions.packages (a wheel, a zip archive or a
-// directory), checked and unpacked once per process into a layer: its files,
-// with their data in one buffer, keyed by the hash of its content. The host
-// checks every package (and the set: no two laying the same file, no missing
-// Requires-Dist) before a sandbox starts; a worker unpacks the same file again,
-// once, to build the read-only tree its sandboxes share (worker/packages.ts),
-// and refuses it if its content changed in between.
+// directory), keyed by the hash of its content. The host checks every package
+// once per content (and the set: no two laying the same file, no missing
+// Requires-Dist) before a sandbox starts, and keeps only names and metadata;
+// a worker unpacks the same file again, once per content, into a layer (its
+// files, data in one buffer) for the read-only tree its sandboxes share
+// (worker/packages.ts), and refuses it if its content changed in between.
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { PackageError } from "../shared/errors.js";
 import type { PackageRef } from "../shared/spec.js";
-import { checkWheel, normalizeName, readMetadata, type Distribution } from "./wheel.js";
+import { checkWheel, normalizeName, quote, readMetadata, type Distribution } from "./wheel.js";
 import { applicableRequirement } from "./requirements.js";
 import { stdlibModuleNames } from "./stdlib-names.js";
 import { checkMemberName, readZip, ZipError, type ZipLimits, type ZipMember } from "./zip.js";
@@ -21,40 +21,75 @@ import { checkMemberName, readZip, ZipError, type ZipLimits, type ZipMember } fr
  */
 export const PACKAGE_LIMITS: Readonly<ZipLimits> = Object.freeze({ maxMembers: 10_000, maxMemberBytes: 64 * 1024 * 1024, maxTotalBytes: 256 * 1024 * 1024 });
 
-export interface PackageLayer {
+/** What the host keeps of a package it checked: its file names and metadata, not its data. */
+export interface PackageSummary {
   /** Absolute host path. */
   path: string;
   hash: string;
   kind: "wheel" | "zip" | "directory";
-  /** Files, relative to the site directory, sorted by name; data are views into one buffer. */
+  /** Files, relative to the site directory. */
+  names: string[];
+  distributions: Distribution[];
+}
+
+/** A package unpacked: its files, relative to the site directory, sorted by name; data are views into one buffer. */
+export interface PackageLayer extends PackageSummary {
   files: ZipMember[];
   bytes: number;
-  distributions: Distribution[];
 }
 
 const NATIVE = /\.(so|pyd|dll|dylib)$|\.so\./i;
 const NATIVE_HELP = "pyvisor runs pure Python only: CPython on WebAssembly cannot load native code (use the library's pure-Python version, or a py3-none-any wheel)";
 
-/** Layers by content hash, for this process. */
-const layers = new Map<string, PackageLayer>();
-/** A file's hash by its stat identity, so an unchanged wheel is not hashed again on every create. */
+/** Packages this process checked, by content hash. */
+const checked = new Map<string, PackageSummary>();
+/** A file's hash by its stat identity, so an unchanged wheel is not read and hashed again on every create. */
 const fileHashes = new Map<string, { identity: string; hash: string }>();
 
-/** The layer of `path`, unpacked and checked once per content; throws PackageError (`option` names the entry). */
-export function loadPackage(path: string, option: string): PackageLayer {
-  const absolute = resolve(path);
-  try {
-    const stat = statSync(absolute);
-    if (stat.isDirectory()) return cached(absolute, "directory", readDirectory(absolute));
-    if (!stat.isFile()) throw new ZipError("not a file or a directory");
-    const kind = /\.whl$/i.test(absolute) ? "wheel" : "zip";
+/** A package read and hashed, to be unpacked (checked) on demand. */
+interface Source {
+  kind: PackageSummary["kind"];
+  hash: string;
+  unpack(): { files: ZipMember[]; distributions: Distribution[] };
+}
+
+/**
+ * Checks `path` once per content for this process (the host, before a
+ * sandbox starts); throws PackageError (`option` names the entry).
+ */
+export function checkPackage(path: string, option: string): PackageSummary {
+  return guarded(path, option, (absolute) => {
     const known = fileHashes.get(absolute);
     const identity = statIdentity(absolute);
-    if (known !== undefined && known.identity === identity && layers.has(known.hash)) return layers.get(known.hash)!;
-    const bytes = readBounded(absolute, PACKAGE_LIMITS.maxTotalBytes);
-    const hash = createHash("sha256").update(`${kind}\0${kind === "wheel" ? basename(absolute) : ""}\0`).update(bytes).digest("hex");
-    fileHashes.set(absolute, { identity, hash });
-    return layers.get(hash) ?? remember(unpackArchive(absolute, kind, hash, bytes));
+    if (known !== undefined && known.identity === identity && checked.has(known.hash)) return checked.get(known.hash)!;
+    const source = open(absolute);
+    if (source.kind !== "directory") fileHashes.set(absolute, { identity, hash: source.hash });
+    let summary = checked.get(source.hash);
+    if (summary === undefined) {
+      const { files, distributions } = source.unpack();
+      checkFiles(files);
+      summary = { path: absolute, hash: source.hash, kind: source.kind, names: files.map((f) => f.name), distributions };
+      checked.set(source.hash, summary);
+    }
+    return summary;
+  });
+}
+
+/** Reads, checks and unpacks `path` (a worker, once per content: it keeps the tree, worker/packages.ts). */
+export function loadPackage(path: string, option: string): PackageLayer {
+  return guarded(path, option, (absolute) => {
+    const source = open(absolute);
+    const { files, distributions } = source.unpack();
+    checkFiles(files);
+    const packed = pack(files);
+    return { path: absolute, hash: source.hash, kind: source.kind, names: packed.files.map((f) => f.name), distributions, ...packed };
+  });
+}
+
+/** Runs `body` on the absolute path; its failures become PackageErrors naming `path` as given. */
+function guarded<T>(path: string, option: string, body: (absolute: string) => T): T {
+  try {
+    return body(resolve(path));
   } catch (error) {
     if (error instanceof ZipError) throw new PackageError(option, path, error.message);
     if (error instanceof PackageError) throw error;
@@ -68,26 +103,32 @@ function statIdentity(path: string): string {
   return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
-function remember(layer: PackageLayer): PackageLayer {
-  layers.set(layer.hash, layer);
-  return layer;
+/**
+ * Reads a package and hashes its content: a file's bytes (with, for a wheel,
+ * its name, which the checks read); a directory's names, sizes and file hashes.
+ */
+function open(absolute: string): Source {
+  const stat = statSync(absolute);
+  if (stat.isDirectory()) {
+    const files = readDirectory(absolute);
+    const hash = createHash("sha256").update("directory\0");
+    for (const file of files) hash.update(`${file.name}\0${file.data.length}\0`).update(createHash("sha256").update(file.data).digest());
+    return { kind: "directory", hash: hash.digest("hex"), unpack: () => ({ files, distributions: distributionsOf(files) }) };
+  }
+  if (!stat.isFile()) throw new ZipError("not a file or a directory");
+  const kind = /\.whl$/i.test(absolute) ? "wheel" : "zip";
+  const bytes = readBounded(absolute, PACKAGE_LIMITS.maxTotalBytes);
+  const hash = createHash("sha256").update(`${kind}\0${kind === "wheel" ? basename(absolute) : ""}\0`).update(bytes).digest("hex");
+  return { kind, hash, unpack: () => unpackArchive(absolute, kind, bytes) };
 }
 
-function unpackArchive(path: string, kind: "wheel" | "zip", hash: string, bytes: Uint8Array): PackageLayer {
+function unpackArchive(path: string, kind: "wheel" | "zip", bytes: Uint8Array): { files: ZipMember[]; distributions: Distribution[] } {
   const members = readZip(bytes, PACKAGE_LIMITS);
   if (kind === "wheel") {
     const { files, distribution } = checkWheel(basename(path), members);
-    return layer(path, kind, hash, files, [distribution]);
+    return { files, distributions: [distribution] };
   }
-  return layer(path, kind, hash, members, distributionsOf(members));
-}
-
-/** The layer of a directory, hashed on every call (a file deep inside may change without its directory's times). */
-function cached(path: string, kind: "directory", files: ZipMember[]): PackageLayer {
-  const hash = createHash("sha256").update(`${kind}\0`);
-  for (const file of files) hash.update(`${file.name}\0${file.data.length}\0`).update(createHash("sha256").update(file.data).digest());
-  const digest = hash.digest("hex");
-  return layers.get(digest) ?? remember(layer(path, kind, digest, files, distributionsOf(files)));
+  return { files: members, distributions: distributionsOf(members) };
 }
 
 /** A zip's or directory's metadata: each top-level *.dist-info with a METADATA. */
@@ -96,8 +137,8 @@ function distributionsOf(files: ZipMember[]): Distribution[] {
   return [...dirs].sort().map((dir) => readMetadata(files, dir));
 }
 
-/** Checks the files (native code; the names once more, for directories) and copies their data into one buffer. */
-function layer(path: string, kind: PackageLayer["kind"], hash: string, files: ZipMember[], distributions: Distribution[]): PackageLayer {
+/** The files' names once more (a wheel's purelib moved to the root may collide) and no native code. */
+function checkFiles(files: ZipMember[]): void {
   const kinds = new Map<string, "file" | "dir">();
   for (const file of files) {
     checkMemberName(file.name);
@@ -111,6 +152,10 @@ function layer(path: string, kind: PackageLayer["kind"], hash: string, files: Zi
       kinds.set(prefix, want);
     });
   }
+}
+
+/** The files sorted by name, their data copied into one buffer (one allocation per layer, shared by its sandboxes). */
+function pack(files: ZipMember[]): { files: ZipMember[]; bytes: number } {
   const bytes = files.reduce((sum, file) => sum + file.data.length, 0);
   const buffer = new Uint8Array(bytes);
   let offset = 0;
@@ -119,7 +164,7 @@ function layer(path: string, kind: PackageLayer["kind"], hash: string, files: Zi
     const data = buffer.subarray(offset, (offset += file.data.length));
     return { name: file.name, data };
   });
-  return { path, hash, kind, files: packed, bytes, distributions };
+  return { files: packed, bytes };
 }
 
 /** A directory's regular files, walked without following links; a link or special file is refused. */
@@ -171,9 +216,9 @@ function readBounded(path: string, limit: number): Uint8Array {
  * worker needs (an entry named twice is kept once).
  */
 export function checkPackages(paths: readonly string[]): PackageRef[] {
-  const chosen: Array<{ layer: PackageLayer; option: string }> = [];
+  const chosen: Array<{ layer: PackageSummary; option: string }> = [];
   paths.forEach((path, i) => {
-    const layer = loadPackage(path, `packages[${i}]`);
+    const layer = checkPackage(path, `packages[${i}]`);
     if (!chosen.some((c) => c.layer.hash === layer.hash)) chosen.push({ layer, option: `packages[${i}]` });
   });
   checkOverlaps(chosen);
@@ -181,7 +226,7 @@ export function checkPackages(paths: readonly string[]): PackageRef[] {
   return chosen.map(({ layer }) => ({ path: layer.path, hash: layer.hash }));
 }
 
-function checkOverlaps(chosen: Array<{ layer: PackageLayer; option: string }>): void {
+function checkOverlaps(chosen: Array<{ layer: PackageSummary; option: string }>): void {
   const owners = new Map<string, { path: string; dir: boolean }>();
   const distributions = new Map<string, string>();
   for (const { layer, option } of chosen) {
@@ -192,8 +237,8 @@ function checkOverlaps(chosen: Array<{ layer: PackageLayer; option: string }>): 
       distributions.set(name, layer.path);
     }
     const mine = new Map<string, boolean>();
-    for (const file of layer.files) {
-      const parts = file.name.split("/");
+    for (const name of layer.names) {
+      const parts = name.split("/");
       parts.forEach((_, i) => mine.set(parts.slice(0, i + 1).join("/"), i < parts.length - 1));
     }
     for (const [name, dir] of mine) {
@@ -204,18 +249,18 @@ function checkOverlaps(chosen: Array<{ layer: PackageLayer; option: string }>): 
   }
 }
 
-function checkRequirements(chosen: Array<{ layer: PackageLayer; option: string }>): void {
+function checkRequirements(chosen: Array<{ layer: PackageSummary; option: string }>): void {
   const provided = new Set<string>(stdlibModuleNames().map(normalizeName));
   for (const { layer } of chosen) {
     for (const distribution of layer.distributions) provided.add(normalizeName(distribution.name));
-    for (const file of layer.files) provided.add(normalizeName(file.name.split("/")[0]!.replace(/\.py$/, "")));
+    for (const name of layer.names) provided.add(normalizeName(name.split("/")[0]!.replace(/\.py$/, "")));
   }
   for (const { layer, option } of chosen) {
     for (const distribution of layer.distributions) {
       for (const line of distribution.requires) {
         const requirement = applicableRequirement(line);
         if (requirement !== null && !provided.has(requirement.name)) {
-          throw new PackageError(option, layer.path, `missing dependency ${requirement.name}: ${distribution.name} ${distribution.version} requires "${requirement.line}", which no named package provides (add its wheel to packages)`);
+          throw new PackageError(option, layer.path, `missing dependency ${requirement.name}: ${distribution.name} ${distribution.version} requires ${quote(requirement.line)}, which no named package provides (add its wheel to packages)`);
         }
       }
     }

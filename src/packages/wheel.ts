@@ -18,6 +18,11 @@ const PYTHON_MINOR = 13;
 const TAG_HELP = "pyvisor runs pure-Python wheels only (abi \"none\", platform \"any\", a Python tag such as py3, py2.py3 or py3N/cp3N with N <= 13): a wheel tagged for a platform holds native code, which CPython on WebAssembly cannot load";
 const RECORD_HASHES = new Set(["sha256", "sha384", "sha512"]);
 
+/** Text from a package, fit for a message: JSON-quoted (control characters escaped) and cut at 100 characters. */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
+}
+
 /** PEP 503's normal form of a distribution name: "Jinja2", "jinja_2" and "jinja.2" name one project. */
 export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, "-");
@@ -75,7 +80,7 @@ function checkRecord(members: ZipMember[], distInfo: string): void {
   for (const row of parseCsv(text(members, recordName))) {
     const [path = "", hash = "", size = ""] = row;
     if (path === "") continue;
-    if (listed.has(path)) throw new ZipError(`${recordName}: ${path} is listed twice`);
+    if (listed.has(path)) throw new ZipError(`${recordName}: ${quote(path)} is listed twice`);
     listed.set(path, { hash, size });
   }
   const unsigned = new Set([recordName, `${recordName}.jws`, `${recordName}.p7s`]);
@@ -89,7 +94,7 @@ function checkRecord(members: ZipMember[], distInfo: string): void {
     if (createHash(algorithm).update(member.data).digest("base64url") !== digest) throw new ZipError(`bad RECORD hash for ${member.name} (the file differs from what ${recordName} says)`);
     if (entry.size !== String(member.data.length)) throw new ZipError(`bad RECORD size for ${member.name}: ${member.data.length} bytes, RECORD says ${JSON.stringify(entry.size)}`);
   }
-  for (const path of listed.keys()) if (!unsigned.has(path)) throw new ZipError(`${recordName} lists ${path}, which the wheel does not hold`);
+  for (const path of listed.keys()) if (!unsigned.has(path)) throw new ZipError(`${recordName} lists ${quote(path)}, which the wheel does not hold`);
 }
 
 /**
@@ -113,6 +118,9 @@ export function readMetadata(members: ZipMember[], distInfo: string): Distributi
   const name = fields.get("name")?.[0];
   const version = fields.get("version")?.[0];
   if (name === undefined || version === undefined) throw new ZipError(`${distInfo}/METADATA has no Name or Version`);
+  // Both appear in messages and in the guest's importlib.metadata: project-name and version characters only.
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$/.test(name)) throw new ZipError(`${distInfo}/METADATA: Name ${quote(name)} is not a project name`);
+  if (!/^[A-Za-z0-9.+!_-]{1,100}$/.test(version)) throw new ZipError(`${distInfo}/METADATA: Version ${quote(version)} is not a version`);
   return { name, version, requires: fields.get("requires-dist") ?? [] };
 }
 

@@ -164,3 +164,11 @@ test("a package path that does not exist is refused naming it", async () => {
   const path = join(dir, "nope-1.0-py3-none-any.whl");
   await refused([path], path, /no such file or directory/);
 });
+
+test("a METADATA Name with control characters is refused, quoted (it would reach messages and terminals)", async () => {
+  const dirPackage = join(dir, "ctrl-dir");
+  mkdirSync(join(dirPackage, "ctrl-1.0.dist-info"), { recursive: true });
+  writeFileSync(join(dirPackage, "ctrl-1.0.dist-info", "METADATA"), "Name: evil\u001b[2J\nVersion: 1.0\n\n");
+  const error = await refused([dirPackage], dirPackage, /METADATA: Name "evil\\u001b\[2J" is not a project name/);
+  assert.ok(!error.message.includes("\u001b"), "no raw escape in the message");
+});

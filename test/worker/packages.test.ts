@@ -58,3 +58,11 @@ test("a package's inode numbers follow from its content hash alone, not from wha
   // Its files follow in name order: numbered-1.0.dist-info/{METADATA,RECORD,WHEEL}, then numbered.py.
   assert.equal(lookup(tree!, "/numbered.py")!.stat().ino, base + 5n);
 });
+
+test("a package whose file changed after the host checked it is refused by the worker, not unpacked unchecked", () => {
+  const spec = { name: "changing", version: "1.0", files: { "changing.py": "A = 1\n" } };
+  const wheel = writeWheel(dir, spec);
+  const refs = checkPackages([wheel]);
+  writeWheel(dir, { ...spec, files: { "changing.py": "A = 'swapped'\n" } });
+  assert.throws(() => packageTrees(refs), /package .*changing-1\.0-py3-none-any\.whl changed after it was checked/);
+});
