@@ -25,6 +25,7 @@ import { CodecError, decodeValue } from "../shared/codec.js";
 import { InvalidOptionsError, SnapshotEngineError, SnapshotFormatError, SnapshotIntegrityError, SnapshotVersionError } from "../shared/errors.js";
 import { CALL_LIMITS, type DurablePayload, type HostCall } from "../shared/protocol.js";
 import { versions } from "./versions.js";
+import { MAX_TIME_LIMIT_MS } from "./options.js";
 
 const MAGIC = Buffer.from("PYVSAVE1", "latin1");
 export const SAVE_FORMAT_VERSION = 1;
@@ -126,14 +127,15 @@ function checkMeta(meta: Uint8Array): NonNullable<Opened["paused"]> {
   if (m === null || typeof m !== "object" || typeof m.call?.name !== "string" || !Array.isArray(m.call.args) || m.limits === null || typeof m.limits !== "object") {
     throw new SnapshotFormatError("the paused run's call or limits are malformed");
   }
-  const limit = (v: unknown) => {
+  // Within what the options accept (a timer past 2^31 ms would fire at once).
+  const limit = (v: unknown, max = Number.MAX_SAFE_INTEGER) => {
     if (v === null) return Infinity;
-    if (typeof v === "number" && v > 0) return v;
+    if (typeof v === "number" && v > 0 && v <= max) return v;
     throw new SnapshotFormatError("the paused run's limits are malformed");
   };
   const l = m.limits;
   return {
     call: { name: m.call.name, args: m.call.args, kwargs: m.call.kwargs ?? {} },
-    limits: { timeoutMs: limit(l.timeoutMs), cpuTimeMs: limit(l.cpuTimeMs), tickLimit: limit(l.tickLimit), outputLimitBytes: limit(l.outputLimitBytes) },
+    limits: { timeoutMs: limit(l.timeoutMs ?? 0, MAX_TIME_LIMIT_MS), cpuTimeMs: limit(l.cpuTimeMs, MAX_TIME_LIMIT_MS), tickLimit: limit(l.tickLimit), outputLimitBytes: limit(l.outputLimitBytes) },
   };
 }

@@ -132,11 +132,12 @@ export function applyKernel(k: Kernel, state: KernelState): void {
   if (saved !== now) throw new SnapshotMountError(`the saved sandbox had mounts [${saved}], the restoring options give [${now}]: pass the same guest paths and modes`);
   const root = k.tree.root;
   const hostRoots = mounts.map((m) => [m.guestPath, resolve(root, [root], m.guestPath, false).node!] as const);
+  const places = state.trees.map((tree) => parentOf(root, tree.path));
   const made = makeNodes(k, state);
-  for (const tree of state.trees) {
-    const [parent, name] = parentOf(root, tree.path);
+  state.trees.forEach((tree, i) => {
+    const [parent, name] = places[i]!;
     parent.attach(name, made[tree.root]!);
-  }
+  });
   // Mounts inside a saved tree (e.g. /tmp/data) are attached again into it.
   for (const [guestPath, node] of hostRoots) {
     const [parent, name] = parentOf(root, guestPath);
@@ -149,10 +150,24 @@ export function applyKernel(k: Kernel, state: KernelState): void {
   applyFds(k, state.fds, made);
 }
 
+/**
+ * Where a saved tree goes: a name in one of the sandbox's own skeleton
+ * directories, free or holding a writable memory tree (never inside the
+ * shared stdlib, a device or a host mount).
+ */
 function parentOf(root: MemDir, path: string): [MemDir, string] {
-  const found = resolve(root, [root], path, false);
+  let found;
+  try {
+    found = resolve(root, [root], path, false);
+  } catch {
+    throw new SnapshotFormatError(`no place for a saved tree at ${JSON.stringify(path)}`);
+  }
   const parent = found.parents[found.parents.length - 1];
-  if (!(parent instanceof MemDir) || found.name === "." || found.name === "..") throw new SnapshotFormatError(`no place for a saved tree at ${JSON.stringify(path)}`);
+  const existing = found.node;
+  const free = existing === undefined || (existing instanceof MemDir && existing.mount.quota !== null);
+  if (!(parent instanceof MemDir) || parent.mount !== root.mount || found.name === "." || found.name === ".." || !free) {
+    throw new SnapshotFormatError(`no place for a saved tree at ${JSON.stringify(path)}`);
+  }
   return [parent, found.name];
 }
 
