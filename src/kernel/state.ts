@@ -140,8 +140,9 @@ export function applyKernel(k: Kernel, state: KernelState): void {
   });
   // Mounts inside a saved tree (e.g. /tmp/data) are attached again into it.
   for (const [guestPath, node] of hostRoots) {
-    const [parent, name] = parentOf(root, guestPath);
-    if (parent.lookup(name) !== node) parent.attach(name, node);
+    const found = resolve(root, [root], guestPath, false);
+    const parent = found.parents[found.parents.length - 1];
+    if (parent instanceof MemDir && found.node !== node) parent.attach(found.name, node);
   }
   k.tree.quota.bytesUsed = state.quota.bytesUsed;
   k.tree.quota.inodesUsed = state.quota.inodesUsed;

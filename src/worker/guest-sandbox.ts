@@ -11,7 +11,10 @@ import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { stdlibTree } from "../vfs/image.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, lostOutcome, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type WorkerOutcome, type FsOp, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import {
+  answerError, answerValue, lostOutcome, MAX_WAIT_MS, parseGuestCall, screenResult,
+  type CallKind, type DurablePayload, type FsOp, type HostCall, type RunRequest, type SandboxSpec, type WorkerOutcome,
+} from "../shared/protocol.js";
 import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
@@ -19,7 +22,6 @@ import { HardStop, runWatched } from "./hard-stop.js";
 import { Pause, Recorder, ReplayDivergence } from "./replay.js";
 import { captureMemory, decodePayload, decompress, encodePayload, interpreterFrom, limitsForSave, type Payload, type PausedPart, type MemoryImage } from "./durable.js";
 import { applyKernel, captureKernel } from "../kernel/state.js";
-import { answerValue, type DurablePayload, type HostCall } from "../shared/protocol.js";
 import { SnapshotEngineError, SnapshotFormatError } from "../shared/errors.js";
 
 const ZERO_CARRY: PausedPart["carry"] = { ticks: 0, cpuMs: 0, hostMs: 0, stdoutBytes: 0, stderrBytes: 0 };
@@ -152,7 +154,10 @@ export class GuestSandbox {
   }
 
   run(runId: number, run: RunRequest): WorkerOutcome {
-    if (this.interpreterNow === null && (this.pausedRun === null || run.resume === undefined)) {
+    if (run.resume !== undefined && this.pausedRun === null) {
+      return { ...lostOutcome(null), protocolError: "the paused run is gone (its sandbox was re-created after its worker died)" };
+    }
+    if (this.interpreterNow === null && run.resume === undefined) {
       return { ...lostOutcome(null), protocolError: this.pausedRun !== null ? "the sandbox has a paused run: resume it or throw into it first" : "the sandbox has no interpreter" };
     }
     const pauseAt = new Set(run.resume !== undefined ? this.pausedRun!.pause : run.pause ?? []);
@@ -170,6 +175,9 @@ export class GuestSandbox {
         // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
         const call = parseGuestCall(payload, (name) => this.functions.has(name));
         if (typeof call === "string") return answerError(call);
+        if (call.op === "call" && pauseAt.has(call.call.name) && this.recorder?.full) {
+          return answerError(`the run did too much before calling ${call.call.name} to be paused (its replay log passed its bounds)`);
+        }
         if (call.op === "call" && pauseAt.has(call.call.name) && this.recorder !== null) {
           // Answered for now, so that the call completes and is recorded; the guest is unwound right after it.
           this.pauseCall = call.call;

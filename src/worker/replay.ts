@@ -52,8 +52,19 @@ export interface RecorderHooks {
   live(): void;
 }
 
+/**
+ * Most a run records before it can no longer pause: entries (calls that do
+ * not fold) and bytes the calls wrote. Past either, recording stops (its
+ * memory is the worker's) and a call to a paused function fails in Python.
+ */
+export const MAX_RECORDED_ENTRIES = 1_000_000;
+export const MAX_RECORDED_BYTES = 256 * 1024 * 1024;
+
 export class Recorder {
   readonly log: LogEntry[];
+  private recordedBytes = 0;
+  /** The log went over its bounds: calls pass through unrecorded, and the run cannot pause. */
+  full = false;
   private cursor = 0;
   /** Calls of the current entry already replayed (for entries with repeat > 1). */
   private repeated = 0;
@@ -77,7 +88,7 @@ export class Recorder {
     for (const [module, table] of Object.entries(imports)) {
       const out: Record<string, ImportFunction> = {};
       for (const [name, fn] of Object.entries(table as Record<string, ImportFunction>)) {
-        out[name] = (...args) => (this.replaying ? this.replay(name, args) : this.record(name, fn, args));
+        out[name] = (...args) => (this.replaying ? this.replay(name, args) : this.full ? fn(...args) : this.record(name, fn, args));
       }
       wrapped[module] = out;
     }
@@ -104,6 +115,11 @@ export class Recorder {
     const memory = new Uint8Array(this.hooks.memory().buffer);
     entry.writes = ranges.filter(([, length]) => length > 0).map(([ptr, length]) => [ptr, memory.slice(ptr, ptr + length)]);
     this.append(entry);
+    for (const [, bytes] of entry.writes) this.recordedBytes += bytes.length;
+    if (this.log.length > MAX_RECORDED_ENTRIES || this.recordedBytes > MAX_RECORDED_BYTES) {
+      this.full = true;
+      this.log.length = 0;
+    }
     if (this.pauseAfterCall) {
       this.pauseAfterCall = false;
       throw new Pause();

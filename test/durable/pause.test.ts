@@ -131,6 +131,16 @@ test("the tick budget counts the whole run, across a pause and a restore", async
   await restored.sandbox.dispose();
 });
 
+test("the CPU time of a resumed run counts from where it paused, and a cpuTime limit counts the whole run", async () => {
+  await using sb = await Sandbox.create({ pool, functions });
+  const code = "from pyvisor.host import approve\nimport time\nt = time.monotonic()\nwhile time.monotonic() - t < 0.3: pass\napprove(1)\nwhile True: pass";
+  const step = paused(await sb.start(code, { pause: ["approve"], cpuTime: 2000, timeout: 60_000 }));
+  assert.ok(step.partial.stats.cpuMs >= 250, `cpu before the pause: ${step.partial.stats.cpuMs}`);
+  const result = done(await step.resume(true));
+  assert.equal(result.error?.limit, "cpuTime");
+  assert.ok(result.stats.cpuMs >= 2000, `the whole run's cpu: ${result.stats.cpuMs}`);
+});
+
 test("runs wait while a run is paused, and a paused run is resumed once", async () => {
   await using sb = await Sandbox.create({ pool, functions });
   const step = paused(await sb.start(APPROVE, { pause: ["approve"] }));
