@@ -206,7 +206,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** @internal The worker's payload, queued with the runs. */
   saveRaw(): Promise<DurablePayload> {
-    return this.fs.saveRaw();
+    return this.queueOp({ op: "save" }) as Promise<DurablePayload>;
   }
 
   get alive(): boolean {
@@ -479,23 +479,28 @@ export class Sandbox implements AsyncDisposable {
     if (this.placement !== null) this.pool.interrupt(this.placement.worker, this.placement.sandboxId);
   }
 
+  /**
+   * A file operation (or the save payload), queued with the runs: it sees the files as the runs before it
+   * left them, and one on a sandbox whose worker died works on the re-created sandbox (one in flight then
+   * rejects: SandboxCrashedError).
+   */
+  private queueOp(fsOp: Parameters<Pool["fs"]>[2]): Promise<unknown> {
+    this.checkAlive();
+    const task = this.queue.then(async () => {
+      await this.placeIfLost();
+      try {
+        return await this.pool.fs(this.placement!.worker, this.placement!.sandboxId, fsOp);
+      } catch (error) {
+        throw error instanceof FsErrno && fsOp.op !== "save" ? fsError(error.errno, fsOp) : error;
+      }
+    });
+    this.queue = task.catch(() => undefined);
+    return task;
+  }
+
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */
   get fs() {
-    // Queued with the runs: an operation sees the files as the runs before it left them, and one on a
-    // sandbox whose worker died works on the re-created sandbox (one in flight then rejects: SandboxCrashedError).
-    const op = (fsOp: Parameters<Pool["fs"]>[2]) => {
-      this.checkAlive();
-      const task = this.queue.then(async () => {
-        await this.placeIfLost();
-        try {
-          return await this.pool.fs(this.placement!.worker, this.placement!.sandboxId, fsOp);
-        } catch (error) {
-          throw error instanceof FsErrno && fsOp.op !== "save" ? fsError(error.errno, fsOp) : error;
-        }
-      });
-      this.queue = task.catch(() => undefined);
-      return task;
-    };
+    const op = (fsOp: Parameters<Pool["fs"]>[2]) => this.queueOp(fsOp);
     // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the worker.
     return {
       readFile: async (path: string): Promise<Uint8Array> => op({ op: "read", path: checkFsPath(path) }) as Promise<Uint8Array>,
@@ -509,8 +514,6 @@ export class Sandbox implements AsyncDisposable {
       remove: async (path: string, options: { recursive?: boolean } = {}): Promise<void> => {
         await op({ op: "remove", path: checkFsPath(path, true), ...checkFsRemoveOptions(options) });
       },
-      /** @internal sb.save's payload, queued like the file operations. */
-      saveRaw: async (): Promise<DurablePayload> => op({ op: "save" }) as Promise<DurablePayload>,
     };
   }
 
