@@ -1,8 +1,11 @@
 // pyvisor's public surface. test/api/surface.test.ts pins it.
-export { Sandbox, runPython, type RunResult, type RunError } from "./sandbox.js";
+export { Sandbox, PausedRun, runPython, type RunResult, type RunError, type RunStep } from "./sandbox.js";
 export { Pool, type PoolOptions, type Isolation } from "../pool/pool.js";
 export type { SandboxOptions, RunOptions, MountOption, HostFunction } from "./options.js";
-export { ErrorType, PyvisorError, InvalidOptionsError, DisposedError, SandboxCrashedError, SandboxFsError, PackageError, type LimitName, type CrashKind } from "../shared/errors.js";
+export {
+  ErrorType, PyvisorError, InvalidOptionsError, DisposedError, SandboxCrashedError, SandboxFsError, PackageError, type LimitName, type CrashKind,
+  SnapshotIntegrityError, SnapshotVersionError, SnapshotEngineError, SnapshotMountError, SnapshotFormatError,
+} from "../shared/errors.js";
 export type { PolicySpec, PolicyRule } from "../shared/spec.js";
 export type { TraceEntry } from "../shared/run.js";
 export { DEFAULTS, defaultSnapshotCacheDir } from "../shared/defaults.js";

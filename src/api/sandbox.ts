@@ -2,11 +2,12 @@
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, FsErrno, InvalidOptionsError, SandboxFsError, type CrashKind, type LimitName } from "../shared/errors.js";
+import { DisposedError, ErrorType, FsErrno, InvalidOptionsError, PyvisorError, SandboxFsError, type CrashKind, type LimitName } from "../shared/errors.js";
 import { describeErrno, ERRNO_NAMES } from "../shared/errno.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
 import { AsyncCalls, type Settled } from "./async-calls.js";
-import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, RESULT_LIMITS, resultShapeError, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, REPLAY_ALLOWANCE_MS, RESULT_LIMITS, resultShapeError, type DurablePayload, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { checkKey, open, SaveKind, seal, type Opened } from "./durable.js";
 import type { TraceEntry } from "../shared/run.js";
 import {
   checkFsData, checkFsPath, checkFsRemoveOptions, resolveRunOptions, resolveSandboxOptions, splitRunPythonOptions,
@@ -158,8 +159,54 @@ export class Sandbox implements AsyncDisposable {
     return sandbox;
   }
 
-  private async place(): Promise<void> {
-    this.placement = await this.pool.create(this.spec);
+  private async place(restore?: DurablePayload): Promise<void> {
+    this.placement = await this.pool.create(this.spec, restore);
+  }
+
+  /**
+   * A sandbox saved by `sb.save()`, anywhere: its globals, imported modules,
+   * open files (offsets included), in-memory files, `random` state, working
+   * directory and hash secret come back. `key` is the one it was saved with;
+   * the other options are this sandbox's (host mounts are attached from them:
+   * the same guest paths and modes as the saved sandbox's, else
+   * SnapshotMountError). Bytes that are not intact are refused before any of
+   * them reaches an engine (SnapshotIntegrityError, SnapshotVersionError,
+   * SnapshotEngineError); `files` are not written (the saved files are the
+   * sandbox's).
+   */
+  static async restore(bytes: Uint8Array, options: SandboxOptions & { key: string | Uint8Array }): Promise<Sandbox> {
+    const { sandbox } = await Sandbox.restoreKind(bytes, options, SaveKind.sandbox);
+    return sandbox;
+  }
+
+  /** @internal Opens sealed bytes of `kind` and builds the sandbox they hold. */
+  static async restoreKind(bytes: Uint8Array, options: SandboxOptions & { key: string | Uint8Array }, kind: number): Promise<{ sandbox: Sandbox; opened: Opened }> {
+    const { key, ...rest } = (options ?? {}) as SandboxOptions & { key: string | Uint8Array };
+    const resolved = resolveSandboxOptions(rest);
+    const opened = open(bytes, checkKey(key), kind);
+    if (opened.payload.memoryBytes > resolved.spec.memoryLimitBytes) {
+      throw new InvalidOptionsError("memoryLimit", `the saved sandbox uses ${opened.payload.memoryBytes} bytes of memory, more than memoryLimit (${resolved.spec.memoryLimitBytes})`);
+    }
+    const sandbox = new Sandbox({ ...resolved, spec: { ...resolved.spec, files: {} } });
+    await sandbox.place(opened.payload);
+    return { sandbox, opened };
+  }
+
+  /**
+   * The sandbox as bytes, sealed with `key` (HMAC-SHA256): taken between runs
+   * (queued after the runs before it), restored by `Sandbox.restore` in any
+   * process with the same pyvisor and engine. A sandbox with a paused run
+   * saves through the paused run (`paused.save`).
+   */
+  async save(options: { key: string | Uint8Array }): Promise<Uint8Array> {
+    const key = checkKey((options ?? {} as { key: unknown }).key);
+    if (this.pausedRun !== null) throw new PyvisorError("this sandbox has a paused run: save it with paused.save()");
+    return seal(await this.saveRaw(), key);
+  }
+
+  /** @internal The worker's payload, queued with the runs. */
+  saveRaw(): Promise<DurablePayload> {
+    return this.queueOp({ op: "save" }) as Promise<DurablePayload>;
   }
 
   get alive(): boolean {
@@ -172,16 +219,12 @@ export class Sandbox implements AsyncDisposable {
 
   /** Runs Python source in this sandbox's persistent `__main__`. */
   run(code: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.start(options, (o) => {
-      if (typeof code !== "string") throw new InvalidOptionsError("code", "code must be a string");
-      const filename = o.filename ?? "<string>";
-      return { ...program(o, [filename], false), kind: "code", code, filename, mode: o.returnValue === false ? "exec" : "auto" };
-    });
+    return this.start_(options, codeRequest(code));
   }
 
   /** Runs a file of the sandbox as `__main__` (like `python FILE`). */
   runFile(path: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.start(options, (o) => {
+    return this.start_(options, (o) => {
       if (typeof path !== "string" || path === "" || path.includes("\0")) throw new InvalidOptionsError("path", "path must be a non-empty string without NUL");
       return { ...program(o, [path], true), kind: "file", path };
     });
@@ -189,7 +232,7 @@ export class Sandbox implements AsyncDisposable {
 
   /** Runs a module as `__main__` (like `python -m MODULE`). */
   runModule(module: string, options: RunOptions = {}): Promise<RunResult> {
-    return this.start(options, (o) => {
+    return this.start_(options, (o) => {
       if (typeof module !== "string" || !/^[\p{ID_Start}_]\p{ID_Continue}*(\.[\p{ID_Start}_]\p{ID_Continue}*)*$/u.test(module)) {
         throw new InvalidOptionsError("module", `module must be a dotted Python name, got ${JSON.stringify(String(module))}`);
       }
@@ -197,28 +240,73 @@ export class Sandbox implements AsyncDisposable {
     });
   }
 
-  /** Checks the call before queueing it: bad options reject at once, not after the runs ahead. */
-  private start(options: RunOptions, request: (options: RunOptions) => GuestRequest): Promise<RunResult> {
+  /**
+   * Runs code like `run`, pausing when Python calls one of the host
+   * functions named in `pause` (each must be one of the sandbox's
+   * `functions`): resolves to `{ done: true, result }` when the code finishes,
+   * or to a PausedRun waiting for the host's answer to that call. Only plain
+   * (synchronous) calls pause; a call made as an awaitable in an event loop
+   * goes to the host function as usual.
+   */
+  start(code: string, options: RunOptions & { pause?: string[] } = {}): Promise<RunStep> {
     try {
-      this.checkAlive();
-      const checked = resolveRunOptions(options, this.limits);
-      return this.enqueue(request(checked.options), checked);
+      const { pause, ...runOptions } = options ?? {};
+      if (!Array.isArray(pause) || pause.length === 0 || !pause.every((name) => typeof name === "string" && Object.hasOwn(this.functions, name))) {
+        throw new InvalidOptionsError("pause", "pause must be a non-empty array of names of the sandbox's functions");
+      }
+      if (this.pausedRun !== null) throw new PyvisorError("this sandbox already has a paused run: resume it or throw into it first");
+      const limits = resolveRunOptions(runOptions, this.limits).limits;
+      return this.start_(runOptions, codeRequest(code), { pause }).then((result) => this.stepOf(result, limits));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private enqueue(request: GuestRequest, checked: { options: RunOptions; limits: RunLimits }): Promise<RunResult> {
+  /** A run's result as a step: done, or the PausedRun it became (the worker reported a pause). */
+  private stepOf(result: RunResult, limits: RunLimits): RunStep {
+    const call = (result as RunResult & { [PAUSED]?: HostCall })[PAUSED];
+    if (call === undefined) return { done: true, result };
+    delete (result as RunResult & { [PAUSED]?: HostCall })[PAUSED];
+    this.pausedRun = new PausedRun(this, call, limits, result);
+    return this.pausedRun;
+  }
+
+  /** @internal The run of a PausedRun's answer: replays the run up to its call, answers it, goes on. */
+  resumeRun(paused: PausedRun, answer: Uint8Array, limits: RunLimits): Promise<RunStep> {
+    if (this.pausedRun !== paused) return Promise.reject(new PyvisorError("this paused run was already resumed"));
+    this.pausedRun = null;
+    const request: GuestRequest = { kind: "code", code: "", filename: "<resume>", argv: [], mode: "exec", inputs: null, printErrors: false };
+    const resume = { answer, liveTimeoutMs: limits.timeoutMs };
+    const checked = { options: {} as RunOptions, limits: { ...limits, timeoutMs: limits.timeoutMs + REPLAY_ALLOWANCE_MS } };
+    return this.enqueue(request, checked, { resume }).then((result) => this.stepOf(result, limits));
+  }
+
+  /** @internal The paused run this sandbox holds, if any. */
+  pausedRun: PausedRun | null = null;
+
+  /** Checks the call before queueing it: bad options reject at once, not after the runs ahead. */
+  private start_(options: RunOptions, request: (options: RunOptions) => GuestRequest, extra: Pick<RunRequest, "pause"> = {}): Promise<RunResult> {
+    try {
+      this.checkAlive();
+      if (this.pausedRun !== null) throw new PyvisorError("this sandbox has a paused run: resume it or throw into it first");
+      const checked = resolveRunOptions(options, this.limits);
+      return this.enqueue(request(checked.options), checked, extra);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private enqueue(request: GuestRequest, checked: { options: RunOptions; limits: RunLimits }, extra: Pick<RunRequest, "pause" | "resume"> = {}): Promise<RunResult> {
     // An already-aborted signal: the run never starts (the rejection is the signal's reason, as with fetch).
     if (checked.options.signal?.aborted) return Promise.reject(checked.options.signal.reason);
     const inputs = encodeInputs(checked.options.inputs);
     const queuedAtEpochMs = performance.timeOrigin + performance.now();
-    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits, queuedAtEpochMs));
+    const task = this.queue.then(() => this.executeNow({ ...request, inputs }, checked.options, checked.limits, queuedAtEpochMs, extra));
     this.queue = task.catch(() => undefined);
     return task;
   }
 
-  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits, queuedAtEpochMs: number): Promise<RunResult> {
+  private async executeNow(request: GuestRequest, options: RunOptions, limits: RunLimits, queuedAtEpochMs: number, extra: Pick<RunRequest, "pause" | "resume"> = {}): Promise<RunResult> {
     // Runs still queued behind the one dispose() stopped are refused, as are runs whose signal fired while queued.
     this.checkAlive();
     if (options.signal?.aborted) throw options.signal.reason;
@@ -232,6 +320,7 @@ export class Sandbox implements AsyncDisposable {
       stdinStream: stdin.next !== null,
       queuedAtEpochMs,
       ...limits,
+      ...extra,
     };
     const calls: RunCalls = {
       hostCalls: 0,
@@ -253,7 +342,8 @@ export class Sandbox implements AsyncDisposable {
       calls.awaited.close();
       calls.ended.abort(new DOMException("the run ended", "AbortError"));
     }
-    return this.toResult(outcome, calls.hostCalls, reset);
+    const result = this.toResult(outcome, calls.hostCalls, reset);
+    return outcome.paused === undefined ? result : Object.assign(result, { [PAUSED]: outcome.paused });
   }
 
   /**
@@ -357,11 +447,11 @@ export class Sandbox implements AsyncDisposable {
       const crashed = outcome.workerDied === true;
       error = crashed
         ? { type: ErrorType.Crashed, message: outcome.trap, traceback: "", crash: "worker" }
-        : { type: ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };
+        : { type: outcome.divergence ? ErrorType.ReplayDivergence : ErrorType.Trap, message: outcome.trap, traceback: "", crash: "trap" };
       exitCode = crashed ? 134 : 1;
     }
     // No result and no other cause: the program broke the driver, and the worker restarted the interpreter.
-    const driverBroken = outcome.result === null && error === null && outcome.exitCode === null;
+    const driverBroken = outcome.paused === undefined && outcome.result === null && error === null && outcome.exitCode === null;
     if (driverBroken) {
       error = { type: ErrorType.Driver, message: DRIVER_BROKEN, traceback: "", crash: "noResult" };
       exitCode = 1;
@@ -389,23 +479,28 @@ export class Sandbox implements AsyncDisposable {
     if (this.placement !== null) this.pool.interrupt(this.placement.worker, this.placement.sandboxId);
   }
 
+  /**
+   * A file operation (or the save payload), queued with the runs: it sees the files as the runs before it
+   * left them, and one on a sandbox whose worker died works on the re-created sandbox (one in flight then
+   * rejects: SandboxCrashedError).
+   */
+  private queueOp(fsOp: Parameters<Pool["fs"]>[2]): Promise<unknown> {
+    this.checkAlive();
+    const task = this.queue.then(async () => {
+      await this.placeIfLost();
+      try {
+        return await this.pool.fs(this.placement!.worker, this.placement!.sandboxId, fsOp);
+      } catch (error) {
+        throw error instanceof FsErrno && fsOp.op !== "save" ? fsError(error.errno, fsOp) : error;
+      }
+    });
+    this.queue = task.catch(() => undefined);
+    return task;
+  }
+
   /** The sandbox's files (its in-memory trees and mounts), from the host side. */
   get fs() {
-    // Queued with the runs: an operation sees the files as the runs before it left them, and one on a
-    // sandbox whose worker died works on the re-created sandbox (one in flight then rejects: SandboxCrashedError).
-    const op = (fsOp: Parameters<Pool["fs"]>[2]) => {
-      this.checkAlive();
-      const task = this.queue.then(async () => {
-        await this.placeIfLost();
-        try {
-          return await this.pool.fs(this.placement!.worker, this.placement!.sandboxId, fsOp);
-        } catch (error) {
-          throw error instanceof FsErrno ? fsError(error.errno, fsOp) : error;
-        }
-      });
-      this.queue = task.catch(() => undefined);
-      return task;
-    };
+    const op = (fsOp: Parameters<Pool["fs"]>[2]) => this.queueOp(fsOp);
     // Arguments are checked here (async: a bad one rejects) so that only well-formed operations reach the worker.
     return {
       readFile: async (path: string): Promise<Uint8Array> => op({ op: "read", path: checkFsPath(path) }) as Promise<Uint8Array>,
@@ -451,6 +546,87 @@ function encodeInputs(inputs: Record<string, unknown> | undefined): Uint8Array |
     if (error instanceof CodecError) throw new InvalidOptionsError("inputs", `inputs: ${error.message}`);
     throw error;
   }
+}
+
+/** What `sb.start` and a paused run's `resume` / `throw` resolve to: the run's result, or its next pause. */
+export type RunStep = { done: true; result: RunResult } | PausedRun;
+
+/** Where a RunResult carries its pause from executeNow to stepOf (never seen by callers). */
+const PAUSED = Symbol("paused");
+
+/**
+ * A run paused at a host call (`sb.start` with `pause`): Python waits in
+ * `call` for the host's answer, holding no worker thread. `resume(value)`
+ * answers it (the call returns `value`), `throw(message)` makes it raise
+ * `pyvisor.HostError(message)`; both resolve to the next step. `save({ key })`
+ * gives the paused run as bytes that `PausedRun.restore` brings back in any
+ * process. Going on re-executes the run from its start with every answer the
+ * guest got replayed from a log (its output is not repeated), so the time to
+ * go on grows with the work the run did before its pause.
+ */
+export class PausedRun {
+  readonly done = false as const;
+
+  /** @internal */
+  constructor(
+    /** The sandbox the run belongs to (usable again once the run is done). */
+    readonly sandbox: Sandbox,
+    /** The call Python waits in: the function's name and its arguments. */
+    readonly call: HostCall,
+    private readonly limits: RunLimits,
+    /** What the run wrote before this pause (its output and stats so far). */
+    readonly partial: RunResult,
+  ) {}
+
+  /** Answers the call with `value` (converted as a host function's return value) and goes on. */
+  resume(value: unknown): Promise<RunStep> {
+    let answer: Uint8Array;
+    try {
+      answer = answerValue(value ?? null);
+    } catch (error) {
+      return Promise.reject(error instanceof CodecError ? new InvalidOptionsError("value", `the answer cannot cross to Python: ${error.message}`) : error);
+    }
+    if (answer.length > ANSWER_BYTES) return Promise.reject(new InvalidOptionsError("value", `the answer is too large: ${answer.length} bytes encoded, the limit is ${ANSWER_BYTES}`));
+    return this.sandbox.resumeRun(this, answer, this.limits);
+  }
+
+  /** Makes the call raise `pyvisor.HostError(message)` in Python and goes on. */
+  throw(message: string): Promise<RunStep> {
+    if (typeof message !== "string") return Promise.reject(new InvalidOptionsError("message", "message must be a string"));
+    return this.sandbox.resumeRun(this, answerError(message), this.limits);
+  }
+
+  /** The paused run as bytes sealed with `key` (HMAC-SHA256), for `PausedRun.restore`. */
+  async save(options: { key: string | Uint8Array }): Promise<Uint8Array> {
+    const key = checkKey((options ?? {} as { key: unknown }).key);
+    if (this.sandbox.pausedRun !== this) throw new PyvisorError("this paused run was already resumed");
+    return seal(await this.sandbox.saveRaw(), key);
+  }
+
+  /**
+   * A paused run saved by `paused.save()`, back in this process: a sandbox
+   * built from `options` (as for Sandbox.restore) holding the run, which
+   * `resume` or `throw` go on with. Its limits are the saved run's.
+   */
+  static async restore(bytes: Uint8Array, options: SandboxOptions & { key: string | Uint8Array }): Promise<PausedRun> {
+    const { sandbox, opened } = await Sandbox.restoreKind(bytes, options, SaveKind.paused);
+    const { call, limits } = opened.paused!;
+    const partial: RunResult = {
+      value: null, valueRepr: false, repr: null, stdout: "", stderr: "", output: "", exitCode: 0, error: null,
+      stats: { wallMs: 0, cpuMs: 0, hostMs: 0, ticks: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, hostCalls: 0, queuedMs: 0, reset: false },
+    };
+    sandbox.pausedRun = new PausedRun(sandbox, call, limits, partial);
+    return sandbox.pausedRun;
+  }
+}
+
+/** A run of Python source (run, start). */
+function codeRequest(code: string): (o: RunOptions) => GuestRequest {
+  return (o) => {
+    if (typeof code !== "string") throw new InvalidOptionsError("code", "code must be a string");
+    const filename = o.filename ?? "<string>";
+    return { ...program(o, [filename], false), kind: "code", code, filename, mode: o.returnValue === false ? "exec" : "auto" };
+  };
 }
 
 /** A fresh sandbox for one run. */

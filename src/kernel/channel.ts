@@ -46,6 +46,17 @@ export class Channel implements StreamOps {
     this.broken = false;
   }
 
+  /**
+   * Queues `answer` for the guest's next read, as the answer to the call it
+   * made last: how a paused run resumes (worker/replay.ts).
+   */
+  answerWith(answer: Uint8Array): void {
+    this.inbound = frame("A", answer);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.broken = false;
+  }
+
   /** Bytes of a frame the guest started and never finished. */
   get incompleteBytes(): number {
     return this.pendingBytes;

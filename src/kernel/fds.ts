@@ -64,6 +64,11 @@ export class FdTable {
     return entry as OpenFile & { stack: DirNode[]; names: string[] };
   }
 
+  /** Every open fd, lowest first (a save walks them). */
+  entries(): Array<[number, OpenFile]> {
+    return [...this.table].sort(([a], [b]) => a - b);
+  }
+
   /** Lowest free fd, EMFILE at the limit. */
   add(entry: Omit<OpenFile, "fileType">): number {
     if (this.table.size >= this.maxFds) fail(Errno.MFILE, "too many open files");

@@ -50,6 +50,15 @@ export class Identity {
     return this.virtualNs;
   }
 
+  /** What a saved sandbox carries: the virtual clock and the PRNG's position (deterministic mode). */
+  exportState(): { virtualNs: bigint; prng: bigint | null } {
+    return { virtualNs: this.virtualNs, prng: this.prng?.position ?? null };
+  }
+  importState(state: { virtualNs: bigint; prng: bigint | null }): void {
+    this.virtualNs = state.virtualNs;
+    if (this.prng !== null && state.prng !== null) this.prng.position = state.prng;
+  }
+
   fillRandom(buffer: Uint8Array): void {
     if (this.prng === null) randomFillSync(buffer);
     else this.prng.fill(buffer);
@@ -59,6 +68,12 @@ export class Identity {
 /** SplitMix64: small, fast, and good enough for reproducible (not secret) randomness. */
 class SplitMix64 {
   constructor(private state: bigint) {}
+  get position(): bigint {
+    return this.state;
+  }
+  set position(state: bigint) {
+    this.state = BigInt.asUintN(64, state);
+  }
   next(): bigint {
     this.state = BigInt.asUintN(64, this.state + 0x9e3779b97f4a7c15n);
     let z = this.state;

@@ -138,8 +138,13 @@ export class Kernel {
     this.standardFds.forEach((entry, fd) => this.fds.set(fd, entry()));
   }
 
-  /** Fresh entries for fds 0-3 (see openStdio). */
-  private standardFds: Array<() => Omit<OpenFile, "fileType">> = [];
+  /** Fresh entries for fds 0-3 (see openStdio); a restore (state.ts) rebuilds saved stdio fds from them. */
+  standardFds: Array<() => Omit<OpenFile, "fileType">> = [];
+
+  /** The host mounts the sandbox was built with (a save records where they were, a restore checks them). */
+  get mounts(): readonly MountSpec[] {
+    return this.spec.mounts;
+  }
 
   get memory(): GuestMemory {
     if (this.memoryRef === null) throw new GuestFault("guest memory is not attached");

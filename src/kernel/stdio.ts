@@ -84,6 +84,12 @@ export class OutputLog {
     return out;
   }
 
+  /** Continues a paused run's counters (a resumed run's output limit counts from where it stopped). */
+  carry(stdoutBytes: number, stderrBytes: number): void {
+    this.written[1] = stdoutBytes;
+    this.written[2] = stderrBytes;
+  }
+
   /** Bytes written to `fd` in this run (up to the limit), taken or not. */
   bytesWritten(fd: OutputFd): number {
     return this.written[fd];
@@ -130,6 +136,10 @@ export class InputSource implements StreamOps {
   }
   available(): number {
     return this.data.length - this.position;
+  }
+  /** The stdin not yet read (a paused run carries it; a stream's later chunks are the host's). */
+  remaining(): Uint8Array {
+    return this.data.slice(this.position);
   }
   read(length: number): Uint8Array {
     if (this.available() === 0 && this.pull !== null) {

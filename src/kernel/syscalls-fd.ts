@@ -72,7 +72,7 @@ export function fdSyscalls(k: Kernel) {
     fd_read(fd: number, iovs: Ptr, iovsLen: number, nreadPtr: Ptr): number {
       const entry = k.fds.stream(fd, Rights.FD_READ);
       const handle = handleOf(entry);
-      const n = readInto(k.memory.iovecs(iovs, iovsLen), (length) => {
+      const n = readInto(k.memory.iovecs(iovs, iovsLen, true), (length) => {
         const chunk = handle.read(entry.position, length);
         if (entry.kind === "file") entry.position += chunk.length;
         return chunk;
@@ -84,7 +84,7 @@ export function fdSyscalls(k: Kernel) {
     fd_pread(fd: number, iovs: Ptr, iovsLen: number, offset: bigint, nreadPtr: Ptr): number {
       const handle = seekable(k.fds.get(fd, Rights.FD_READ | Rights.FD_SEEK));
       let position = checkOffset(offset);
-      const n = readInto(k.memory.iovecs(iovs, iovsLen), (length) => {
+      const n = readInto(k.memory.iovecs(iovs, iovsLen, true), (length) => {
         const chunk = handle.read(position, length);
         position += chunk.length;
         return chunk;
@@ -219,7 +219,7 @@ export function fdSyscalls(k: Kernel) {
       if (entry.preopen === undefined) fail(Errno.BADF);
       const name = encodeUtf8(entry.preopen);
       if (pathLen >>> 0 < name.length) fail(Errno.NAMETOOLONG);
-      k.memory.bytes(pathPtr, name.length).set(name);
+      k.memory.out(pathPtr, name.length).set(name);
       return Errno.SUCCESS;
     },
 
@@ -238,7 +238,7 @@ export function fdSyscalls(k: Kernel) {
         ...dir.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
           .map(([name, node]): [string, { ino: bigint; type: FileType }] => [name, { ino: node.stat().ino, type: fileTypeOf(node) }]),
       ];
-      const out = k.memory.bytes(buf, bufLen);
+      const out = k.memory.out(buf, bufLen);
       let used = 0;
       for (let i = Number(cookie < 0n || cookie > BigInt(entries.length) ? BigInt(entries.length) : cookie); i < entries.length && used < out.length; i++) {
         const [name, info] = entries[i]!;

@@ -154,7 +154,7 @@ export function pathSyscalls(k: Kernel) {
       if (found.node.kind !== "symlink") fail(Errno.INVAL);
       const target = encodeUtf8((found.node as SymlinkNode).readlink());
       const n = Math.min(target.length, bufLen >>> 0);
-      k.memory.bytes(buf, n).set(target.subarray(0, n));
+      k.memory.out(buf, n).set(target.subarray(0, n));
       k.memory.setU32(usedPtr, n);
       return Errno.SUCCESS;
     },

@@ -15,7 +15,7 @@ function writeStringList(k: Kernel, items: string[], ptrsPtr: Ptr, bufPtr: Ptr):
   let offset = bufPtr >>> 0;
   items.forEach((item, i) => {
     const bytes = encodeUtf8(item + "\0");
-    k.memory.bytes(offset, bytes.length).set(bytes);
+    k.memory.out(offset, bytes.length).set(bytes);
     k.memory.setU32(ptrsPtr + i * 4, offset);
     offset += bytes.length;
   });
@@ -77,7 +77,7 @@ export function processSyscalls(k: Kernel) {
 
     random_get(buf: Ptr, len: number): number {
       if (len >>> 0 > MAX_RANDOM_BYTES) fail(Errno.INVAL);
-      k.identity.fillRandom(k.memory.bytes(buf, len));
+      k.identity.fillRandom(k.memory.out(buf, len));
       return Errno.SUCCESS;
     },
 

@@ -5,8 +5,8 @@
 // any other worker's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
-import { answerError, lostOutcome, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
-import { FsErrno, PyvisorError, SandboxCrashedError } from "../shared/errors.js";
+import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { FsErrno, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
 import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
@@ -76,7 +76,7 @@ export class Pool {
   private readonly workers: WorkerSlot[] = [];
   private readonly runs = new Map<number, PendingRun>();
   /** Creates waiting for their worker: resolved with null, the worker's error, or the worker's death. */
-  private readonly creates = new Map<number, { resolve(failure: { error: string; died: boolean } | null): void }>();
+  private readonly creates = new Map<number, { resolve(failure: { error: string; died: boolean; errorName?: string } | null): void }>();
   private readonly fsOps = new Map<number, { worker: WorkerSlot; resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<RunOutcome>>();
@@ -124,7 +124,7 @@ export class Pool {
   private onMessage(message: Exclude<FromWorker, { type: "call" }>): void {
     switch (message.type) {
       case "created":
-        this.creates.get(message.sandboxId)?.resolve(message.error === null ? null : { error: message.error, died: false });
+        this.creates.get(message.sandboxId)?.resolve(message.error === null ? null : { error: message.error, died: false, errorName: message.errorName });
         this.creates.delete(message.sandboxId);
         break;
       case "started": {
@@ -280,21 +280,22 @@ export class Pool {
     this.updateBusy(slot);
   }
 
-  /** @internal Places a new sandbox on the least-loaded worker and builds it there. */
-  async create(spec: SandboxSpec): Promise<{ sandboxId: number; worker: WorkerSlot }> {
+  /** @internal Places a new sandbox on the least-loaded worker and builds it there (from a saved payload, with `restore`). */
+  async create(spec: SandboxSpec, restore?: DurablePayload): Promise<{ sandboxId: number; worker: WorkerSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
     const worker = this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);
     this.request(worker, 1);
-    const failure = await new Promise<{ error: string; died: boolean } | null>((resolve) => {
+    const failure = await new Promise<{ error: string; died: boolean; errorName?: string } | null>((resolve) => {
       this.creates.set(sandboxId, { resolve });
-      worker.link.send({ type: "create", sandboxId, spec });
+      worker.link.send({ type: "create", sandboxId, spec, ...(restore !== undefined ? { restore } : {}) });
     });
     this.request(worker, -1);
     if (failure !== null) {
       worker.sandboxes.delete(sandboxId);
-      throw failure.died ? new SandboxCrashedError(failure.error) : new PyvisorError(`could not create the sandbox: ${failure.error}`);
+      throw failure.died ? new SandboxCrashedError(failure.error)
+        : snapshotErrorOf(failure.errorName, failure.error) ?? new PyvisorError(`could not create the sandbox: ${failure.error}`);
     }
     return { sandboxId, worker };
   }

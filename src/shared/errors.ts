@@ -26,6 +26,13 @@ export const ErrorType = {
    * interpreter was restarted (globals are gone) and the next run works.
    */
   Driver: "DriverError",
+  /**
+   * A paused run, re-executed to rebuild its stack (PausedRun), made a
+   * different call than the one its log holds at that point: the run cannot
+   * go on (the engine or the saved bytes are not the ones it ran with). The
+   * sandbox is reset.
+   */
+  ReplayDivergence: "ReplayDivergenceError",
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -108,4 +115,37 @@ export class PackageError extends InvalidOptionsError {
   constructor(option: string, readonly path: string, readonly reason: string) {
     super(option, `package ${path}: ${reason}`);
   }
+}
+
+/**
+ * Saved bytes (sb.save, paused.save) that are not intact: not a pyvisor
+ * snapshot, truncated, changed, or sealed with another key. Nothing of them
+ * reached an engine.
+ */
+export class SnapshotIntegrityError extends PyvisorError {
+  override name = "SnapshotIntegrityError";
+}
+/** Intact saved bytes in a format this pyvisor cannot read (another format version, or zstd on a Node without it). */
+export class SnapshotVersionError extends PyvisorError {
+  override name = "SnapshotVersionError";
+}
+/** Intact saved bytes made by another engine (python.wasm, stdlib or guest module differ): memory is only meaningful to the engine that wrote it. */
+export class SnapshotEngineError extends SnapshotVersionError {
+  override name = "SnapshotEngineError";
+}
+/** The restoring side's mounts are not the saved sandbox's (guest paths and modes must match; host paths may differ). */
+export class SnapshotMountError extends PyvisorError {
+  override name = "SnapshotMountError";
+}
+/** Authenticated saved bytes whose contents do not describe a sandbox (a writer's bug): refused field by field. */
+export class SnapshotFormatError extends PyvisorError {
+  override name = "SnapshotFormatError";
+}
+
+const SNAPSHOT_ERRORS = { SnapshotIntegrityError, SnapshotVersionError, SnapshotEngineError, SnapshotMountError, SnapshotFormatError };
+
+/** @internal The snapshot error a worker reported by name (errors cross processes as data), or null for another. */
+export function snapshotErrorOf(name: string | undefined, message: string): PyvisorError | null {
+  const Class = name !== undefined && Object.hasOwn(SNAPSHOT_ERRORS, name) ? SNAPSHOT_ERRORS[name as keyof typeof SNAPSHOT_ERRORS] : null;
+  return Class === null ? null : new Class(message);
 }

@@ -60,7 +60,31 @@ export interface RunRequest {
   /** Eval-breaker checks the run may make (deterministic CPU budget); Infinity for none. */
   tickLimit: number;
   outputLimitBytes: number;
+  /** Host functions at which the run pauses (Sandbox.start): the run is recorded so that it can be rebuilt (worker/replay.ts). */
+  pause?: string[];
+  /**
+   * Goes on with the sandbox's paused run: its stack is rebuilt by replay,
+   * then the paused call gets `answer` (an encoded answerValue/answerError).
+   * `timeoutMs` then covers the replay too; `liveTimeoutMs` is the run's own
+   * limit, counted from the end of the replay.
+   */
+  resume?: { answer: Uint8Array; liveTimeoutMs: number };
 }
+
+/** A sandbox's durable payload as the worker makes and reads it (worker/durable.ts); the host seals it. */
+export interface DurablePayload {
+  data: Uint8Array;
+  /** Length of `data` decompressed. */
+  rawLength: number;
+  compression: number;
+  /** The saved memory's size, for the host's check against the restoring side's memoryLimit. */
+  memoryBytes: number;
+  /** Set for a paused run (PausedRun): the codec-encoded {call, limits} the host shows and resumes with; null for a sandbox between runs. */
+  meta: Uint8Array | null;
+}
+
+/** Time a resumed run may spend replaying, beyond its own `timeout`: replay re-runs guest code only, with no waits. */
+export const REPLAY_ALLOWANCE_MS = 60_000;
 
 /** How a run ended, as the worker reports it; its output came before, in "output" messages. */
 export interface WorkerOutcome {
@@ -77,6 +101,10 @@ export interface WorkerOutcome {
   hardStopped?: boolean;
   /** The sandbox's worker died during the run (its `trap` says how): a crash, not a trap of the interpreter. */
   workerDied?: boolean;
+  /** The run paused at this host call (RunRequest.pause): it waits in the worker for a resume. */
+  paused?: HostCall;
+  /** A resumed run's replay diverged from its log (`trap` says where): the sandbox was reset. */
+  divergence?: boolean;
 }
 
 /** A run's outcome on the host: the worker's, with the output it posted (up to any stop or crash). */
@@ -105,16 +133,18 @@ export type FsOp =
   | { op: "list"; path: string }
   | { op: "stat"; path: string }
   | { op: "remove"; path: string; recursive: boolean }
-  | { op: "mkdir"; path: string };
+  | { op: "mkdir"; path: string }
+  /** Not a file operation: the sandbox's durable payload (sb.save), served between runs like the others. */
+  | { op: "save" };
 
 export type ToWorker =
-  | { type: "create"; sandboxId: number; spec: SandboxSpec }
+  | { type: "create"; sandboxId: number; spec: SandboxSpec; restore?: DurablePayload }
   | { type: "run"; sandboxId: number; runId: number; run: RunRequest }
   | { type: "fs"; sandboxId: number; opId: number; fs: FsOp }
   | { type: "dispose"; sandboxId: number };
 
 export type FromWorker =
-  | { type: "created"; sandboxId: number; error: string | null }
+  | { type: "created"; sandboxId: number; error: string | null; errorName?: string }
   | { type: "started"; runId: number }
   /** Output batch: consecutive segments in write order, at most MAX_OUTPUT_MESSAGE_BYTES in all. */
   | { type: "output"; runId: number; segments: OutputSegment[] }

@@ -14,10 +14,21 @@ import {
  */
 const MAX_FILE_BYTES = 2 ** 44;
 /** Files are stored in chunks of this size; a chunk never written is a hole (zeros, not charged). */
-const CHUNK_BYTES = 64 * 1024;
+export const CHUNK_BYTES = 64 * 1024;
+export { MAX_FILE_BYTES };
+
+/** A memory node's identity and times, as a saved sandbox carries them (kernel/state.ts). */
+export interface NodeMeta {
+  ino: bigint;
+  nlink: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
 
 abstract class MemNode {
-  readonly ino: bigint;
+  /** Fixed at creation; only a restore (adoptMeta) sets it again, to the saved number. */
+  ino: bigint;
   nlink = 1;
   atimeNs: bigint;
   mtimeNs: bigint;
@@ -42,6 +53,13 @@ abstract class MemNode {
   }
   touch(): void {
     this.mtimeNs = this.ctimeNs = this.mount.now();
+  }
+  meta(): NodeMeta {
+    return { ino: this.ino, nlink: this.nlink, atimeNs: this.atimeNs, mtimeNs: this.mtimeNs, ctimeNs: this.ctimeNs };
+  }
+  /** A restored node takes its saved identity and times (no quota change: the saved counters are restored whole). */
+  adoptMeta(meta: NodeMeta): void {
+    Object.assign(this, meta);
   }
 }
 
@@ -70,6 +88,30 @@ export class MemFile extends MemNode implements FileNode {
   }
   byteSize(): number {
     return this.length;
+  }
+  /** The file's data as held: its length and the chunks written (holes stay holes), for a save. */
+  exportChunks(): { length: number; chunks: Array<[number, Uint8Array]> } {
+    // A buffer may run past the length (buffers grow ahead of writes): only bytes below it are the file's.
+    return { length: this.length, chunks: [...this.chunks].map(([index, chunk]) => [index, chunk.subarray(0, Math.min(chunk.length, this.length - index * CHUNK_BYTES))]) };
+  }
+  /**
+   * Replaces the data by saved chunks (kernel/state.ts checks them first:
+   * index below the length, at most CHUNK_BYTES each); no quota is charged,
+   * the restore sets the saved counters.
+   */
+  adoptChunks(length: number, chunks: Array<[number, Uint8Array]>): void {
+    this.chunks.clear();
+    // Copies: a view would keep the whole saved payload alive.
+    for (const [index, chunk] of chunks) this.chunks.set(index, chunk.slice());
+    this.length = length;
+  }
+  /** Open handles that stay charged after an unlink (a save keeps such a file while an fd holds it). */
+  get isUnlinked(): boolean {
+    return this.unlinked;
+  }
+  /** A restored file that only open fds hold: its bytes go back to the quota when the last one closes. */
+  adoptUnlinked(): void {
+    this.unlinked = true;
   }
   /** Bytes the host holds for this file's data. */
   allocatedBytes(): number {

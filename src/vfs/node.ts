@@ -48,6 +48,13 @@ export class InodeCounter {
   allocate(): bigint {
     return this.next++;
   }
+  /** The next number (a save carries it, so that a restored sandbox never reuses one). */
+  get peek(): bigint {
+    return this.next;
+  }
+  set peek(next: bigint) {
+    this.next = next;
+  }
 }
 
 /** What a mount shares with all nodes under it. */

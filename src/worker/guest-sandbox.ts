@@ -3,7 +3,7 @@
 // is stopped through the tick hook, or is hard-stopped (hard-stop.ts: the
 // sandbox is discarded, the thread and its other sandboxes go on).
 import { Channel } from "../kernel/channel.js";
-import { Kernel } from "../kernel/kernel.js";
+import { Kernel, TICK_INTERVAL } from "../kernel/kernel.js";
 import { ProcExit } from "../kernel/exit.js";
 import { Interpreter, loadEngine } from "../engine/engine.js";
 import { Errno } from "../shared/errno.js";
@@ -11,13 +11,28 @@ import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
 import { stdlibTree } from "../vfs/image.js";
 import { mkdirs, writeFile } from "../vfs/tree.js";
-import { answerError, MAX_WAIT_MS, parseGuestCall, screenResult, type CallKind, type WorkerOutcome, type FsOp, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import {
+  answerError, answerValue, lostOutcome, MAX_WAIT_MS, parseGuestCall, screenResult,
+  type CallKind, type DurablePayload, type FsOp, type HostCall, type RunRequest, type SandboxSpec, type WorkerOutcome,
+} from "../shared/protocol.js";
 import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
 import { HardStop, runWatched } from "./hard-stop.js";
 import { packageTrees } from "./packages.js";
 import { SITE_PACKAGES_PATH } from "../shared/defaults.js";
+import { Pause, Recorder, ReplayDivergence } from "./replay.js";
+import { captureMemory, decodePayload, decompress, encodePayload, interpreterFrom, limitsForSave, type Payload, type PausedPart, type MemoryImage } from "./durable.js";
+import { applyKernel, captureKernel } from "../kernel/state.js";
+import { SnapshotEngineError, SnapshotFormatError } from "../shared/errors.js";
+
+const ZERO_CARRY: PausedPart["carry"] = { ticks: 0, cpuMs: 0, hostMs: 0, stdoutBytes: 0, stderrBytes: 0 };
+const NO_LIMITS: PausedPart["limits"] = { timeoutMs: Infinity, cpuTimeMs: Infinity, tickLimit: Infinity, outputLimitBytes: Infinity };
+
+/** A run paused at a host call: the memory it started from, its log, and what it waits for. */
+interface PausedRun extends PausedPart {
+  base: MemoryImage;
+}
 
 /** Output is posted to the host in batches: at most every OUTPUT_BATCH_MS, or once OUTPUT_BATCH_BYTES are waiting. */
 const OUTPUT_BATCH_MS = 50;
@@ -60,6 +75,14 @@ export class GuestSandbox {
   private lastPostMs = 0;
   private fresh = true;
   private readonly functions: ReadonlySet<string>;
+  /** Records (or replays) the current run when it may pause. */
+  private recorder: Recorder | null = null;
+  /** The run paused at a host call, waiting for a resume (its interpreter was unwound: interpreterNow is null). */
+  private pausedRun: PausedRun | null = null;
+  /** The call the current run asked to pause at (set in the channel handler, taken when the guest unwinds). */
+  private pauseCall: HostCall | null = null;
+  /** The current run's own time limit (a resumed run's `timeoutMs` covers its replay too). */
+  private legTimeoutMs = 0;
 
   /** The current interpreter: a new one after a reset; null if none could start. */
   get interpreter(): Interpreter | null {
@@ -93,20 +116,30 @@ export class GuestSandbox {
    * Called again after a reset.
    */
   private start(): void {
-    const attach = (memory: WebAssembly.Memory) => this.kernel.attachMemory(memory);
     const restored = this.spec.deterministic ? null : this.services.takeInterpreter(this.spec.memoryLimitBytes);
     if (restored !== null) {
-      restored.bind(this.imports(), attach);
-      this.interpreterNow = restored;
+      this.adopt(restored);
     } else {
       const engine = loadEngine();
-      const { interpreter, status } = Interpreter.boot(engine.module, this.imports(), this.spec.memoryLimitBytes, attach);
+      const { interpreter, status } = Interpreter.boot(engine.module, this.imports(), this.spec.memoryLimitBytes, this.attach);
       if (status !== 0) throw new Error(`the interpreter failed to start (status ${status}): ${this.kernel.stderr.text()}`);
-      this.interpreterNow = interpreter;
+      this.adopt(interpreter, null);
     }
-    const interpreter = this.interpreterNow;
-    this.kernel.tickControl = { setInterval: (interval) => interpreter.setTickInterval(interval) };
     this.fresh = true;
+  }
+
+  private readonly attach = (memory: WebAssembly.Memory) => this.kernel.attachMemory(memory);
+
+  /** Makes `interpreter` the sandbox's, bound to `imports` (null: already bound); tick intervals pass by the recorder, if any. */
+  private adopt(interpreter: Interpreter, imports: WebAssembly.Imports | null = this.imports()): void {
+    if (imports !== null) interpreter.bind(imports, this.attach);
+    this.interpreterNow = interpreter;
+    this.kernel.tickControl = {
+      setInterval: (interval) => {
+        this.recorder?.noteInterval(interval);
+        interpreter.setTickInterval(interval);
+      },
+    };
   }
 
   /** The kernel's imports, with a tick hook that unwinds the guest once the host hard-stops its run. */
@@ -123,6 +156,14 @@ export class GuestSandbox {
   }
 
   run(runId: number, run: RunRequest): WorkerOutcome {
+    if (run.resume !== undefined && this.pausedRun === null) {
+      return { ...lostOutcome(null), protocolError: "the paused run is gone (its sandbox was re-created after its worker died)" };
+    }
+    if (this.interpreterNow === null && run.resume === undefined) {
+      return { ...lostOutcome(null), protocolError: this.pausedRun !== null ? "the sandbox has a paused run: resume it or throw into it first" : "the sandbox has no interpreter" };
+    }
+    const pauseAt = new Set(run.resume !== undefined ? this.pausedRun!.pause : run.pause ?? []);
+    this.legTimeoutMs = run.resume?.liveTimeoutMs ?? run.timeoutMs;
     this.currentRunId = runId;
     this.running = true;
     this.lastPostMs = performance.now();
@@ -136,6 +177,15 @@ export class GuestSandbox {
         // Screened here, on the guest's time: a bomb, garbage or an unknown name never reaches the host.
         const call = parseGuestCall(payload, (name) => this.functions.has(name));
         if (typeof call === "string") return answerError(call);
+        if (call.op === "call" && pauseAt.has(call.call.name) && this.recorder?.full) {
+          return answerError(`the run did too much before calling ${call.call.name} to be paused (its replay log passed its bounds)`);
+        }
+        if (call.op === "call" && pauseAt.has(call.call.name) && this.recorder !== null) {
+          // Answered for now, so that the call completes and is recorded; the guest is unwound right after it.
+          this.pauseCall = call.call;
+          this.recorder.pauseAfterCall = true;
+          return answerValue(null);
+        }
         const forwarded = call.op === "wait" ? this.boundedWait(call.timeoutMs) : payload.slice();
         if (forwarded === null) return answerError("the run is stopping");
         const before = performance.now();
@@ -171,10 +221,12 @@ export class GuestSandbox {
         k.hostMs += performance.now() - before;
       }
     } : null;
-    k.beginRun(run.stdin, {
+    k.beginRun(run.resume !== undefined ? this.pausedRun!.stdin : run.stdin, {
       wallDeadlineMs: deadline, cpuBudgetMs: run.cpuTimeMs, tickBudget: run.tickLimit, outputLimitBytes: run.outputLimitBytes,
     }, pullStdin);
     k.trace?.reset();
+    if (run.resume !== undefined) this.beginReplay(run.resume);
+    else if (pauseAt.size > 0) this.beginRecording(pauseAt);
     let exitCode: number | null = null;
     let trap: string | null = null;
     try {
@@ -182,12 +234,21 @@ export class GuestSandbox {
       runWatched(() => interpreter.run(), run.timeoutMs + this.services.hardStopGraceMs);
     } catch (error) {
       if (error instanceof HardStop) return this.hardStopped(runId, start);
+      if (error instanceof Pause) return this.paused(start);
+      if (error instanceof ReplayDivergence) {
+        this.pausedRun = null;
+        this.recorder = null;
+        this.reset();
+        this.running = false;
+        return { ...lostOutcome(`${error.name}: ${error.message}`), divergence: true, stats: this.stats(start, performance.now()) };
+      }
       // The guest unwound out of the interpreter: it cannot be re-entered.
       if (error instanceof ProcExit) exitCode = error.code;
       else trap = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.reset();
     }
     this.fresh = false;
+    this.endRecording();
     if (result === null && protocolError === null && this.channel.incompleteBytes > 0) {
       protocolError = `the guest left an incomplete frame (${this.channel.incompleteBytes} bytes) on the channel`;
     }
@@ -202,6 +263,76 @@ export class GuestSandbox {
     return {
       result, stopReason: k.stopReason, exitCode, trap, protocolError, stats: this.stats(start, end),
       trace: k.trace ? [...k.trace.entries] : null,
+    };
+  }
+
+  /** A pausable run: its starting memory is kept and every import call recorded. */
+  private beginRecording(pauseAt: Set<string>): void {
+    const interpreter = this.interpreterNow!;
+    const base = captureMemory(interpreter.memory);
+    this.recorder = this.newRecorder(interpreter, []);
+    interpreter.bind(this.recorder.wrap(this.imports()), this.attach);
+    this.pausedRun = { base, log: this.recorder.log, call: { name: "", args: [], kwargs: null }, carry: ZERO_CARRY, stdin: new Uint8Array(0), limits: NO_LIMITS, pause: [...pauseAt] };
+  }
+
+  /**
+   * A resumed run: a new interpreter from the paused run's starting memory,
+   * its calls answered from the log until the paused call; then the paused
+   * call's answer is queued and the run is live, its counters where they were.
+   */
+  private beginReplay(resume: NonNullable<RunRequest["resume"]>): void {
+    const paused = this.pausedRun!;
+    const interpreter = interpreterFrom(paused.base, this.spec.memoryLimitBytes);
+    const k = this.kernel;
+    this.recorder = this.newRecorder(interpreter, paused.log, () => {
+      const now = performance.now();
+      const { carry } = paused;
+      k.ticks = carry.ticks;
+      k.hostMs = carry.hostMs;
+      k.runStartMs = now - carry.cpuMs - carry.hostMs;
+      k.output.carry(carry.stdoutBytes, carry.stderrBytes);
+      k.limits = { ...k.limits, wallDeadlineMs: now + resume.liveTimeoutMs };
+      this.channel.answerWith(resume.answer);
+    });
+    this.adopt(interpreter, this.recorder.wrap(this.imports()));
+    interpreter.setTickInterval(TICK_INTERVAL);
+  }
+
+  private newRecorder(interpreter: Interpreter, log: PausedRun["log"], live: () => void = () => {}): Recorder {
+    return new Recorder({
+      guest: () => this.kernel.memory,
+      memory: () => interpreter.memory,
+      setInterval: (interval) => interpreter.setTickInterval(interval),
+      live,
+    }, log);
+  }
+
+  /** The run ended (not paused): no more recording, and no paused run. */
+  private endRecording(): void {
+    if (this.recorder === null) return;
+    this.recorder = null;
+    this.pausedRun = null;
+    // The interpreter goes on without the recorder in its imports.
+    if (this.interpreterNow !== null) this.adopt(this.interpreterNow);
+  }
+
+  /** The guest was unwound after the call it paused at: the run waits, its interpreter is gone (replay rebuilds it). */
+  private paused(start: number): WorkerOutcome {
+    const k = this.kernel;
+    const end = performance.now();
+    const run = this.pausedRun!;
+    run.call = this.pauseCall!;
+    run.carry = { ticks: k.ticks, cpuMs: k.cpuMs(end), hostMs: k.hostMs, stdoutBytes: k.output.bytesWritten(1), stderrBytes: k.output.bytesWritten(2) };
+    run.stdin = k.stdin.remaining();
+    run.limits = { timeoutMs: this.legTimeoutMs, cpuTimeMs: k.limits.cpuBudgetMs, tickLimit: k.limits.tickBudget, outputLimitBytes: k.limits.outputLimitBytes };
+    this.pauseCall = null;
+    this.recorder = null;
+    this.interpreterNow = null;
+    this.flushOutput(true);
+    this.running = false;
+    return {
+      result: null, stopReason: null, exitCode: null, trap: null, protocolError: null, paused: run.call,
+      stats: this.stats(start, end), trace: k.trace ? [...k.trace.entries] : null,
     };
   }
 
@@ -303,9 +434,46 @@ export class GuestSandbox {
     }
   }
 
+  /**
+   * The sandbox's durable payload (between runs): its memory, or for a paused
+   * run the memory it started from and its log, and the kernel's state now.
+   */
+  save(): DurablePayload {
+    const paused = this.pausedRun;
+    if (paused === null && this.interpreterNow === null) throw new Error("the sandbox has no interpreter to save");
+    const memory = paused?.base ?? captureMemory(this.interpreterNow!.memory);
+    const payload: Payload = {
+      engine: loadEngine().key, memory, kernel: captureKernel(this.kernel),
+      paused: paused === null ? null : { log: paused.log, call: paused.call, carry: paused.carry, stdin: paused.stdin, limits: limitsForSave(paused.limits) as unknown as PausedPart["limits"], pause: paused.pause },
+    };
+    const meta = paused === null ? null : encodeValue({ call: paused.call, limits: payload.paused!.limits });
+    return { ...encodePayload(payload), memoryBytes: memory.byteLength, meta };
+  }
+
+  /**
+   * Puts a saved sandbox into this one (just built from the restoring side's
+   * options, before any run): its kernel state, and its memory as the
+   * interpreter, or as the starting memory of its paused run.
+   */
+  restore(saved: DurablePayload): void {
+    const payload = decodePayload(decompress(saved.data, saved.compression, saved.rawLength));
+    if (payload.engine !== loadEngine().key) throw new SnapshotEngineError("these bytes were saved by another engine (python.wasm, stdlib or guest module differ)");
+    if (payload.memory.byteLength > this.spec.memoryLimitBytes) throw new SnapshotFormatError(`the saved memory is ${payload.memory.byteLength} bytes, over this sandbox's memoryLimit`);
+    applyKernel(this.kernel, payload.kernel);
+    if (payload.paused !== null) {
+      this.pausedRun = { ...payload.paused, base: payload.memory };
+      this.interpreterNow = null;
+    } else {
+      this.adopt(interpreterFrom(payload.memory, this.spec.memoryLimitBytes));
+    }
+    this.fresh = false;
+  }
+
   fs(op: FsOp): unknown {
     const root = this.kernel.tree.root;
     switch (op.op) {
+      case "save":
+        return this.save();
       case "read": {
         const found = resolve(root, [root], op.path, true);
         if (found.node === undefined) throw new VfsError(Errno.NOENT);

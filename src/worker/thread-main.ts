@@ -170,11 +170,16 @@ const SPIN_MS = 0.2;
 port.on("message", (message: ToWorker) => {
   switch (message.type) {
     case "create": {
+      let sandbox: GuestSandbox | null = null;
       try {
-        sandboxes.set(message.sandboxId, new GuestSandbox(message.spec, services));
+        sandbox = new GuestSandbox(message.spec, services);
+        if (message.restore !== undefined) sandbox.restore(message.restore);
+        sandboxes.set(message.sandboxId, sandbox);
         post({ type: "created", sandboxId: message.sandboxId, error: null });
       } catch (error) {
-        post({ type: "created", sandboxId: message.sandboxId, error: error instanceof Error ? error.message : String(error) });
+        sandbox?.discard();
+        const errorName = error instanceof Error && error.name.startsWith("Snapshot") ? error.name : undefined;
+        post({ type: "created", sandboxId: message.sandboxId, error: error instanceof Error ? error.message : String(error), ...(errorName ? { errorName } : {}) });
       }
       break;
     }

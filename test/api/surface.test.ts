@@ -5,7 +5,8 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
+    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "PausedRun", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
+    "SnapshotEngineError", "SnapshotFormatError", "SnapshotIntegrityError", "SnapshotMountError", "SnapshotVersionError",
     "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
 });
@@ -25,6 +26,7 @@ test("ErrorType lists the documented codes", () => {
   assert.deepEqual({ ...api.ErrorType }, {
     Timeout: "TimeoutError", Memory: "MemoryError", OutputLimit: "OutputLimitError", Crashed: "SandboxCrashedError",
     Trap: "EngineTrapError", Cancelled: "CancelledError", Conversion: "ConversionError", Protocol: "ProtocolError", Driver: "DriverError",
+    ReplayDivergence: "ReplayDivergenceError",
   });
 });
 
@@ -48,5 +50,7 @@ test("the shipped types of Pool and Sandbox show their public members only", asy
   assert.deepEqual(declaredMembers(readFileSync(new URL("pool/pool.d.ts", dist), "utf8"), "Pool"),
     ["close", "constructor", "isolation", "pendingRuns", "queuedRuns", "size"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "Sandbox"),
-    ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "run", "runFile", "runModule"]);
+    ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "restore", "run", "runFile", "runModule", "save", "start"]);
+  assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "PausedRun"),
+    ["call", "done", "partial", "restore", "resume", "sandbox", "save", "throw"]);
 });
