@@ -2,6 +2,7 @@
 //   /                              read-only skeleton
 //   /usr/local/lib/python3.13      the stdlib image + guest module (shared, read-only)
 //   /usr/local/bin/python3         an empty placeholder for sys.executable
+//   /usr/share/zoneinfo            the image's time zone data, where Linux keeps it
 //   /dev/{null,zero,urandom,random}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
 //   ...                            host mounts, read-only or read-write
@@ -38,6 +39,9 @@ export interface SandboxTree {
   /** Releases the host handles the tree holds (host mounts). */
   close(): void;
 }
+
+/** The time zone data's directory in the stdlib image (engine/build.sh packs it there). */
+const ZONEINFO_IN_IMAGE = "zoneinfo-data";
 
 /** Sandbox inode numbers start above any the shared stdlib image can use. */
 const SANDBOX_FIRST_INODE = 1n << 32n;
@@ -83,6 +87,10 @@ export function buildTree(spec: TreeSpec): SandboxTree {
 
   attach(STDLIB_PATH, spec.stdlib);
   attach("/usr/local/bin/python3", new MemFile(skeleton));
+  // Programs (and CPython's own tests) that read tz files by path expect the
+  // system's copy; zoneinfo itself looks in the image (its TZPATH).
+  const zoneinfo = spec.stdlib.lookup(ZONEINFO_IN_IMAGE);
+  if (zoneinfo instanceof MemDir) attach("/usr/share/zoneinfo", zoneinfo);
   const devices = mountContext(false, null);
   attach("/dev/null", nullDevice(devices));
   attach("/dev/zero", zeroDevice(devices));
