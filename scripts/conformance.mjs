@@ -57,18 +57,20 @@ const DEFAULT_MODULES = [
 // whole, and for asyncio's users: test_asyncgen, test_contextlib_async,
 // test_sys_settrace, test_unittest's test_async_case and testmock.testasync),
 // while each test that needs sockets still checks for itself; and for
-// test_types, which never uses it, the `_testsinglephase` extension that
-// test_importlib.util (imported through test_import for a decorator) requires at
-// import. CPython's WASI build has no such extension (configure marks it n/a: it
-// must be a shared library), so there an empty stand-in is registered;
-// natively the real one is imported.
+// test_types and test_unittest (testmock.testpatch), which never use it, the
+// `_testsinglephase` extension that test_importlib.util (imported for a helper)
+// requires at import. CPython's WASI build has no such extension (configure
+// marks it n/a: it must be a shared library), so there an empty stand-in is
+// registered; natively the real one is imported.
+const STAND_IN_TESTSINGLEPHASE = new Set(["test_types", "test_unittest"]);
+
 function driver(module) {
   const bypass = [
     "from test import support",
     "_check = support.requires_working_socket",
     "support.requires_working_socket = lambda *, module=False: None if module else _check()",
   ];
-  if (module === "test_types") {
+  if (STAND_IN_TESTSINGLEPHASE.has(module)) {
     bypass.push(
       "import sys, types",
       "try:\n    import _testsinglephase\nexcept ImportError:\n    sys.modules['_testsinglephase'] = types.ModuleType('_testsinglephase')",
