@@ -11,12 +11,20 @@ Its selector waits in poll_oneoff as usual (the kernel serves sleeps against
 the run's clock and limits); while awaitable host calls are outstanding it
 waits on the host instead, which answers as soon as one of them settles or the
 loop's timeout passes.
+
+Waits of `threading` (Condition.wait, and with it Event.wait, queue.Queue.get,
+concurrent.futures' result()) go through a waiter lock that only another
+thread can release. CPython's thread-less WASI build turns that blocking
+acquire into a busy loop that never ends, timeout or not (its pthread stubs
+return at once without ETIMEDOUT). With one thread, nothing can release it:
+the waiter used here sleeps out a timeout and returns False, as the wait would
+on Linux when nobody notifies, and refuses a wait without timeout with a
+RuntimeError that says why, instead of spinning until the run's time limit.
 """
 import math
 import selectors
 import sys
 
-_SELF_PIPE_MODULE = "asyncio.unix_events"
 # A selector with nothing to wait for and no timeout waits this long per round
 # (WASI's poll cannot wait on nothing forever); the run's time limit ends it first.
 _IDLE_WAIT_SECONDS = 3600.0
@@ -138,7 +146,7 @@ def _loop_class(base, selector_class):
     return SandboxEventLoop
 
 
-def _patch(module):
+def _patch_event_loop(module):
     """Makes the sandbox loop the one asyncio creates (asyncio.run, new_event_loop, SelectorEventLoop)."""
     loop_class = _loop_class(module._UnixSelectorEventLoop, _selector_class(selectors.DefaultSelector))
     module.SelectorEventLoop = loop_class
@@ -147,27 +155,78 @@ def _patch(module):
     module._UnixDefaultEventLoopPolicy._loop_factory = loop_class
 
 
+_DEADLOCK = ("deadlock: this wait can only end when another thread acts "
+             "(notify, set, put, a result), and the sandbox runs a single thread")
+
+
+class _SingleThreadWaiter:
+    """threading's waiter lock (threading._allocate_lock), for a process of one thread."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self):
+        import _thread
+        self._lock = _thread.allocate_lock()
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not blocking or timeout == 0:
+            return self._lock.acquire(blocking, timeout)  # no wait: _thread's own checks and answer
+        if self._lock.acquire(False):
+            return True
+        if timeout != -1 and not timeout > 0:
+            raise ValueError("timeout value must be a non-negative number")
+        if timeout == -1:
+            raise RuntimeError(_DEADLOCK)
+        import time
+        time.sleep(timeout)  # nobody can release it meanwhile; the kernel serves the sleep against the run's clock
+        return False
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+
+    def release(self):
+        self._lock.release()
+
+    def locked(self):
+        return self._lock.locked()
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+
+
+def _patch_threading(module):
+    module._allocate_lock = _SingleThreadWaiter
+
+
+# Modules patched as they are imported (also after a re-import): name -> patch.
+_PATCHES = {"asyncio.unix_events": _patch_event_loop, "threading": _patch_threading}
+
+
 class _PatchingLoader:
-    def __init__(self, loader):
+    def __init__(self, loader, patch):
         self._loader = loader
+        self._patch = patch
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        _patch(module)
+        self._patch(module)
 
     def __getattr__(self, name):  # get_source and the rest, for tracebacks
         return getattr(self._loader, name)
 
 
 class _Finder:
-    """Patches asyncio.unix_events as it is imported (also after a re-import)."""
+    """Patches the modules of _PATCHES as they are imported."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if name != _SELF_PIPE_MODULE:
+        patch = _PATCHES.get(name)
+        if patch is None:
             return None
         for finder in sys.meta_path:
             if finder is cls or not hasattr(finder, "find_spec"):
@@ -175,7 +234,7 @@ class _Finder:
             spec = finder.find_spec(name, path, target)
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _PatchingLoader(spec.loader)
+                    spec.loader = _PatchingLoader(spec.loader, patch)
                 return spec
         return None
 
@@ -183,6 +242,9 @@ class _Finder:
 def install():
     if _Finder not in sys.meta_path:
         sys.meta_path.insert(0, _Finder)
-    module = sys.modules.get(_SELF_PIPE_MODULE)
-    if module is not None and not getattr(module.SelectorEventLoop, "_pyvisor", False):
-        _patch(module)
+    events = sys.modules.get("asyncio.unix_events")
+    if events is not None and not getattr(events.SelectorEventLoop, "_pyvisor", False):
+        _patch_event_loop(events)
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        _patch_threading(threading)

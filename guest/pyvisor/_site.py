@@ -7,7 +7,9 @@ without `site`: there are no site-packages to find).
   OSError(ENETUNREACH, "no network in this sandbox ...") instead of the
   AttributeError (no `getaddrinfo`) or ENOTSUP that CPython's WASI build
   gives. OSError is what networking code expects (urllib turns it into a
-  URLError).
+  URLError). `socket.gethostname()` answers as on a Linux host without
+  network: the node name uname() gives (WASI's socket module lacks it, and
+  uuid, logging and smtplib call it before any lookup).
 """
 import builtins
 import errno
@@ -41,9 +43,17 @@ _NAME_SERVICE = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbya
 _CONNECT = ("create_connection", "create_server")
 
 
+def _gethostname():
+    import os
+    return os.uname().nodename
+
+
 def install_no_network():
     import socket
 
+    if not hasattr(socket, "gethostname"):
+        _gethostname.__name__ = _gethostname.__qualname__ = "gethostname"
+        socket.gethostname = _gethostname
     for name in _NAME_SERVICE + _CONNECT:
         setattr(socket, name, _refuse(name))
     init = socket.socket.__init__

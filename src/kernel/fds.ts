@@ -34,7 +34,8 @@ export const CHANNEL_FD = 0x7fff_ffff;
 export class FdTable {
   private readonly table = new Map<number, OpenFile>();
   private channel: OpenFile | null = null;
-  constructor(private readonly maxFds: number) {}
+  /** `closed` hears of every entry that leaves the table (POSIX drops a process's record locks on a file when it closes any fd of it). */
+  constructor(private readonly maxFds: number, private readonly closed: (entry: OpenFile) => void = () => {}) {}
 
   get size(): number {
     return this.table.size;
@@ -88,6 +89,7 @@ export class FdTable {
     if (current !== undefined && current.node !== entry.node) {
       this.table.delete(fd);
       current.handle?.close();
+      this.closed(current);
     }
     this.set(fd, entry);
   }
@@ -108,6 +110,7 @@ export class FdTable {
     const entry = this.owned(fd);
     this.table.delete(fd);
     entry.handle?.close();
+    this.closed(entry);
   }
 
   renumber(from: number, to: number): void {
@@ -127,6 +130,7 @@ export class FdTable {
       } catch {
         // a host fd that is already gone: nothing left to release
       }
+      this.closed(entry);
     }
     this.table.clear();
   }

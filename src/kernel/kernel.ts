@@ -18,6 +18,8 @@ import { Identity, type IdentitySpec } from "./identity.js";
 import { fdSyscalls } from "./syscalls-fd.js";
 import { pathSyscalls } from "./syscalls-path.js";
 import { processSyscalls } from "./syscalls-process.js";
+import { lockKeyOf, lockSyscalls } from "./syscalls-lock.js";
+import { releaseFile, releaseOwner } from "./locks.js";
 import type { StreamOps } from "../vfs/devices.js";
 import { Trace } from "./trace.js";
 import { ProcExit } from "./exit.js";
@@ -105,7 +107,7 @@ export class Kernel {
   constructor(private readonly spec: KernelSpec) {
     this.identity = new Identity(spec);
     this.policy = new Policy(spec.policy);
-    this.fds = new FdTable(spec.maxOpenFiles);
+    this.fds = new FdTable(spec.maxOpenFiles, (entry) => releaseFile(lockKeyOf(entry), this));
     this.trace = spec.trace ? new Trace() : null;
     this.output = new OutputLog(spec.onOutput ?? null, () => this.requestStop("output"));
     this.stdout = new OutputSink(this.output, 1);
@@ -260,7 +262,11 @@ export class Kernel {
     const table = { ...fdSyscalls(this), ...pathSyscalls(this), ...processSyscalls(this) };
     const wrapped: Record<string, (...args: Array<number | bigint>) => number> = {};
     for (const [name, fn] of Object.entries(table)) wrapped[name] = this.guard(name, fn as (...args: Array<number | bigint>) => number);
-    return { wasi_snapshot_preview1: wrapped, pyvisor: { tick: (interval: number) => this.tick(interval) } };
+    const { fd_lock } = lockSyscalls(this);
+    return {
+      wasi_snapshot_preview1: wrapped,
+      pyvisor: { tick: (interval: number) => this.tick(interval), fd_lock: this.guard("fd_lock", fd_lock as (...args: Array<number | bigint>) => number) },
+    };
   }
 
   /** Errno discipline: a syscall returns an errno; only exits and hard stops unwind the guest. */
@@ -295,6 +301,7 @@ export class Kernel {
   /** Releases every host resource the sandbox holds (host fds). */
   dispose(): void {
     this.fds.closeAll();
+    releaseOwner(this);
     this.tree.close();
   }
 }

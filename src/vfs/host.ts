@@ -348,8 +348,11 @@ export class HostFile extends HostEntry implements FileNode {
 class HostFileHandle implements FileHandle {
   private closed = false;
   private readonly mount: MountContext;
+  /** Every sandbox that opens this host file gets the same key: their record locks meet (kernel/locks.ts). */
+  readonly lockKey: string;
   constructor(private readonly host: HostMount, private readonly fd: number, private readonly identity: Identity) {
     this.mount = host.context;
+    this.lockKey = `host:${keyOf(identity)}`;
     host.fileOpened(identity);
   }
   read(position: number, length: number): Uint8Array {

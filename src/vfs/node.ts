@@ -84,6 +84,8 @@ export interface FileHandle {
   setTimes(atimeNs: bigint | null, mtimeNs: bigint | null): void;
   sync(): void;
   close(): void;
+  /** What names the underlying file for record locks across sandboxes (a host file's dev:ino); absent: the node itself. */
+  readonly lockKey?: string;
 }
 
 export interface FileNode extends VNode {

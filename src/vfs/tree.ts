@@ -4,6 +4,7 @@
 //   /usr/local/lib/python3.13/site-packages
 //                                  the packages' layers merged (each shared, read-only)
 //   /usr/local/bin/python3         an empty placeholder for sys.executable
+//   /usr/share/zoneinfo            the image's time zone data, where Linux keeps it
 //   /dev/{null,zero,urandom,random}
 //   /tmp, /home/user               in-memory, writable, charged to the quota
 //   ...                            host mounts, read-only or read-write
@@ -42,6 +43,9 @@ export interface SandboxTree {
   /** Releases the host handles the tree holds (host mounts). */
   close(): void;
 }
+
+/** The time zone data's directory in the stdlib image (engine/build.sh packs it there). */
+const ZONEINFO_IN_IMAGE = "zoneinfo-data";
 
 /** Sandbox inode numbers start above any the shared stdlib image can use. */
 const SANDBOX_FIRST_INODE = 1n << 32n;
@@ -88,6 +92,10 @@ export function buildTree(spec: TreeSpec): SandboxTree {
   attach(STDLIB_PATH, spec.stdlib);
   if (spec.packages !== undefined && spec.packages.length > 0) attach(SITE_PACKAGES_PATH, mergeTrees(spec.packages, skeleton));
   attach("/usr/local/bin/python3", new MemFile(skeleton));
+  // Programs (and CPython's own tests) that read tz files by path expect the
+  // system's copy; zoneinfo itself looks in the image (its TZPATH).
+  const zoneinfo = spec.stdlib.lookup(ZONEINFO_IN_IMAGE);
+  if (zoneinfo instanceof MemDir) attach("/usr/share/zoneinfo", zoneinfo);
   const devices = mountContext(false, null);
   attach("/dev/null", nullDevice(devices));
   attach("/dev/zero", zeroDevice(devices));

@@ -147,6 +147,7 @@ export class GuestSandbox {
     const imports = this.kernel.imports();
     const { tick } = imports.pyvisor as { tick(interval: number): number };
     imports.pyvisor = {
+      ...imports.pyvisor,
       tick: (interval: number) => {
         if (this.services.stopRequested(this.currentRunId)) throw new HardStop();
         return tick(interval);
