@@ -1,8 +1,9 @@
 // pyvisor's public surface. test/api/surface.test.ts pins it.
 export { Sandbox, runPython, type RunResult, type RunError } from "./sandbox.js";
+export { Template } from "./template.js";
 export { Pool, type PoolOptions, type Isolation } from "../pool/pool.js";
-export type { SandboxOptions, RunOptions, MountOption, HostFunction } from "./options.js";
-export { ErrorType, PyvisorError, InvalidOptionsError, DisposedError, SandboxCrashedError, SandboxFsError, PackageError, type LimitName, type CrashKind } from "../shared/errors.js";
+export type { SandboxOptions, RunOptions, MountOption, HostFunction, TemplateOptions, TemplateSandboxOptions } from "./options.js";
+export { ErrorType, PyvisorError, InvalidOptionsError, DisposedError, SandboxCrashedError, SandboxFsError, PackageError, TemplateDisposedError, TemplateSetupError, type LimitName, type CrashKind } from "../shared/errors.js";
 export type { PolicySpec, PolicyRule } from "../shared/spec.js";
 export type { TraceEntry } from "../shared/run.js";
 export { DEFAULTS, defaultSnapshotCacheDir } from "../shared/defaults.js";

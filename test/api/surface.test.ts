@@ -6,7 +6,7 @@ import * as api from "../../src/api/index.js";
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
-    "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
+    "Template", "TemplateDisposedError", "TemplateSetupError", "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
 });
 
@@ -49,4 +49,6 @@ test("the shipped types of Pool and Sandbox show their public members only", asy
     ["close", "constructor", "isolation", "pendingRuns", "queuedRuns", "size"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "Sandbox"),
     ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "run", "runFile", "runModule"]);
+  assert.deepEqual(declaredMembers(readFileSync(new URL("api/template.d.ts", dist), "utf8"), "Template"),
+    ["[Symbol.asyncDispose]", "alive", "create", "dispose", "memoryBytes", "refreshes", "sandbox"]);
 });
