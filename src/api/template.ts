@@ -78,7 +78,9 @@ export class Template implements AsyncDisposable {
    */
   async sandbox(options: TemplateSandboxOptions = {}): Promise<Sandbox> {
     if (this.disposed) throw new TemplateDisposedError();
-    const resolved = resolveSandboxOptions({ ...this.options, ...checkTemplateSandboxOptions(options) });
+    // The template's `files` are in its captured state already, as the setup left them: not laid down again.
+    const { files: _files, ...inherited } = this.options;
+    const resolved = resolveSandboxOptions({ ...inherited, ...checkTemplateSandboxOptions(options) });
     const template = this.current;
     if (resolved.spec.memoryLimitBytes < template.state.memoryBytes) {
       throw new InvalidOptionsError("memoryLimit", `memoryLimit (${mib(resolved.spec.memoryLimitBytes)}) is smaller than the template's memory (${mib(template.state.memoryBytes)}): the setup's state would not fit`);

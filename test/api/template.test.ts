@@ -206,3 +206,14 @@ test("a template on a process pool serves sandboxes on every worker", async () =
     await processes.close();
   }
 });
+
+test("a file the template's options gave and its setup changed reaches its sandboxes as the setup left it", async () => {
+  const t = await Template.create({ pool, files: { "/home/user/config.txt": "given" }, setup: "open('config.txt', 'w').write('set up')" });
+  const sb = await t.sandbox();
+  try {
+    assert.equal((await sb.run("open('config.txt').read()")).value, "set up");
+  } finally {
+    await sb.dispose();
+    await t.dispose();
+  }
+});
