@@ -48,13 +48,14 @@ export class Template implements AsyncDisposable {
    * captures its state. A setup that raises, exits with a non-zero status, hits
    * a limit or leaves a file open rejects with TemplateSetupError (with its
    * traceback and output). On a pool with a snapshot cache, a template without
-   * mounts or host functions is looked up there first (keyed by the engine,
+   * mounts, packages or host functions is looked up there first (keyed by the engine,
    * the setup and the options) and stored there after its setup.
    */
   static async create(options: TemplateOptions): Promise<Template> {
     const { setup, refresh, sandbox } = resolveTemplateOptions(options);
     const pool = sandbox.pool ?? getDefaultPool();
-    const cacheKey = sandbox.mounts?.length || Object.keys(sandbox.functions ?? {}).length ? null : keyOf(setup, sandbox);
+    // What a mount, a package or a host function gives the setup may change without its name changing: not cached.
+    const cacheKey = sandbox.mounts?.length || sandbox.packages?.length || Object.keys(sandbox.functions ?? {}).length ? null : keyOf(setup, sandbox);
     const id = nextTemplateId++;
     const state = (cacheKey === null ? null : await pool.lookup(id, cacheKey)) ?? await prepare(pool, id, setup, sandbox, cacheKey);
     return new Template(pool, setup, sandbox, refresh, { id, state });

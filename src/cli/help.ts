@@ -47,7 +47,8 @@ Running:
                         starts with its imports and globals. Its state is
                         kept in the snapshot cache, keyed by FILE's contents
                         and the options, so later runs skip the setup (not
-                        with --mount or --tmp: mounted files may change)
+                        with --mount, --tmp or --package: those files may
+                        change)
   --isolation process|thread
                         run the engine in a worker process (default) or a
                         worker thread (faster start; trusted code only)
