@@ -283,14 +283,47 @@ def _refresh(request):
     env = request.get("env") or {}
     os.environ.clear()
     os.environ.update(env)
-    random = sys.modules.get("random")
-    if random is not None:
-        random.seed()
+    _reseed()
     # The sandbox's packages (one merged read-only directory), after the
     # stdlib as site.py would put site-packages; the interpreter runs with -S.
     site_packages = request.get("sitePackages")
     if site_packages and site_packages not in sys.path:
         sys.path.append(site_packages)
+
+
+_setup_rngs = []  # weak references to the random.Random instances a template's setup made (_prepare_template)
+
+
+def _reseed():
+    """State seeded from os.urandom at import or by a setup is the sandbox's own
+    again: the `random` module's generator, the Random instances a template's
+    setup left, and tempfile's name sequence (its pid check cannot tell two
+    sandboxes apart). secrets, uuid4 and os.urandom read the kernel each call."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()
+    for ref in _setup_rngs:
+        rng = ref()
+        if rng is not None:
+            rng.seed()
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile._name_sequence = None
+
+
+def _prepare_template():
+    """After a template's setup: the garbage goes (less memory to snapshot) and
+    the Random instances it made are noted, to be reseeded in each sandbox."""
+    import gc
+    import weakref
+    gc.collect()
+    random = sys.modules.get("random")
+    if random is None:
+        return
+    del _setup_rngs[:]
+    for obj in gc.get_objects():
+        if isinstance(obj, random.Random) and obj is not getattr(random, "_inst", None):
+            _setup_rngs.append(weakref.ref(obj))
 
 
 # stdout and stderr are set up per run as CPython's create_stdio does for
@@ -513,6 +546,11 @@ def _serve_run(repair):
         except BaseException:
             pass
         _unbind_inputs(bound)
+        if request.get("prepareTemplate") and result["error"] is None and result["exitCode"] == 0:
+            try:
+                _prepare_template()
+            except Exception:  # a setup that broke gc or random: its sandboxes reseed what is still reachable
+                pass
         _send_result(result)
     finally:
         _restore_reserves()

@@ -528,3 +528,69 @@ export function splitRunPythonOptions(options: unknown): { sandbox: SandboxOptio
   }
   return { sandbox: sandbox as SandboxOptions, run: run as RunOptions };
 }
+
+// ---------------------------------------------------------------- templates
+
+export interface TemplateOptions extends SandboxOptions {
+  /**
+   * Python source run once, in `__main__`, in a fresh interpreter: what it
+   * imports, defines and writes (in /tmp, the home or the working directory)
+   * is where each sandbox of the template starts. Limits apply to it as to a
+   * run (`timeout`, `cpuTime`, ...). Required.
+   */
+  setup: string;
+  /**
+   * Re-run the setup in the background (a new interpreter, so a new str hash
+   * secret) after `sandboxes` sandboxes or `ms` ms, whichever comes first, and
+   * start later sandboxes from the new state. Defaults: 1000 sandboxes,
+   * 600 000 ms (10 minutes); `false`: never (every sandbox shares one secret).
+   */
+  refresh?: { sandboxes?: number; ms?: number } | false;
+}
+
+/**
+ * What each sandbox of a template sets for itself: limits, environment,
+ * working directory, files (laid over the template's), host functions
+ * (default: the template's), policy and trace. Mounts, packages (what the
+ * setup imported came from them), the pool and determinism are the template's.
+ */
+export type TemplateSandboxOptions = Omit<SandboxOptions, "mounts" | "packages" | "deterministic" | "seed" | "pool">;
+
+/** Default TemplateOptions.refresh. */
+export const TEMPLATE_REFRESH = Object.freeze({ sandboxes: 1000, ms: 600_000 });
+
+const TEMPLATE_ONLY = ["mounts", "packages", "deterministic", "seed", "pool"] as const;
+
+const TEMPLATE_OPTIONS: Checks<TemplateOptions> = {
+  ...SANDBOX_OPTIONS,
+  setup: (value, option) => {
+    if (typeof value !== "string") invalid(option, "Python source (a string)", value);
+  },
+  refresh: (value, option) => {
+    if (value !== false) checkObject(value, option, { sandboxes: integer(1, Number.MAX_SAFE_INTEGER), ms: milliseconds(1000, MAX_TIME_LIMIT_MS) });
+  },
+};
+
+/** Validates `Template.create`'s options: the setup, its refresh, and the sandbox options every sandbox starts with. */
+export function resolveTemplateOptions(options: unknown): { setup: string; refresh: { sandboxes: number; ms: number } | null; sandbox: SandboxOptions } {
+  const { setup, refresh, ...sandbox } = checkObject<TemplateOptions>(options, "options", TEMPLATE_OPTIONS, "");
+  if (setup === undefined) invalid("setup", "Python source (a string)", undefined);
+  if (sandbox.deterministic === true) {
+    throw new InvalidOptionsError("deterministic", "a template cannot be deterministic: its sandboxes start from a snapshot, whose hash secret and start-up state were drawn when it was made");
+  }
+  resolveSandboxOptions(sandbox); // every combination check, now rather than at the first sandbox
+  return { setup, refresh: refresh === false ? null : { ...TEMPLATE_REFRESH, ...refresh }, sandbox };
+}
+
+/** Validates `template.sandbox()`'s options; a name that is the template's own (mounts, ...) is refused, saying so. */
+export function checkTemplateSandboxOptions(options: unknown): TemplateSandboxOptions {
+  if (isObjectLike(options)) {
+    const own = TEMPLATE_ONLY.find((name) => Object.hasOwn(options, name));
+    if (own !== undefined) throw new InvalidOptionsError(own, `${own} is the template's (set it in Template.create), not each sandbox's`);
+  }
+  return checkObject<SandboxOptions>(options, "options", SANDBOX_OPTIONS, "");
+}
+
+function isObjectLike(value: unknown): value is object {
+  return value !== null && typeof value === "object";
+}

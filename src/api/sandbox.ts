@@ -2,11 +2,11 @@
 // runPython (one fresh sandbox for one run). Guest failures come back as data
 // in RunResult; only host misuse rejects.
 import { CodecError, CodecLimitError, decodeValue, encodeValue } from "../shared/codec.js";
-import { DisposedError, ErrorType, FsErrno, InvalidOptionsError, PyvisorError, SandboxFsError, type CrashKind, type LimitName } from "../shared/errors.js";
+import { DisposedError, ErrorType, FsErrno, InvalidOptionsError, PyvisorError, SandboxCrashedError, SandboxFsError, type CrashKind, type LimitName } from "../shared/errors.js";
 import { describeErrno, ERRNO_NAMES } from "../shared/errno.js";
 import { getDefaultPool, type Pool } from "../pool/pool.js";
 import { AsyncCalls, type Settled } from "./async-calls.js";
-import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, REPLAY_ALLOWANCE_MS, RESULT_LIMITS, resultShapeError, type DurablePayload, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { ANSWER_BYTES, answerError, answerValue, MAX_WAIT_MS, parseGuestCall, REPLAY_ALLOWANCE_MS, RESULT_LIMITS, resultShapeError, type DurablePayload, type GuestRequest, type HostCall, type RunOutcome, type RunRequest, type SandboxSpec, type TemplateState } from "../shared/protocol.js";
 import { checkKey, open, SaveKind, seal, type Opened } from "./durable.js";
 import type { TraceEntry } from "../shared/run.js";
 import {
@@ -141,7 +141,7 @@ export class Sandbox implements AsyncDisposable {
   /** Ids of awaitable host calls: unique for the sandbox's life, so a call left over from an earlier run never matches. */
   private lastCallId = 0;
 
-  private constructor(options: ResolvedSandboxOptions) {
+  private constructor(options: ResolvedSandboxOptions, private readonly template?: { id: number; state: TemplateState }) {
     this.pool = options.pool ?? getDefaultPool();
     // Async host functions are bound in Python so that a call inside a running event loop is awaitable.
     const asyncFunctions = Object.keys(options.functions).filter((name) => Object.prototype.toString.call(options.functions[name]) === "[object AsyncFunction]");
@@ -159,9 +159,46 @@ export class Sandbox implements AsyncDisposable {
     return sandbox;
   }
 
-  private async place(restore?: DurablePayload): Promise<void> {
-    this.placement = await this.pool.create(this.spec, restore);
+  /**
+   * @internal A sandbox with a newly booted interpreter rather than one
+   * restored from its worker's snapshot, so with a hash secret of its own
+   * (a template's setup).
+   */
+  static async booted(options: SandboxOptions): Promise<Sandbox> {
+    const resolved = resolveSandboxOptions(options);
+    const sandbox = new Sandbox({ ...resolved, spec: { ...resolved.spec, boot: true } });
+    await sandbox.place();
+    return sandbox;
   }
+
+  /** @internal A sandbox that starts from a template's state (Template.sandbox), on the template's pool. */
+  static async fromTemplate(options: ResolvedSandboxOptions, template: { id: number; state: TemplateState }): Promise<Sandbox> {
+    const sandbox = new Sandbox(options, template);
+    await sandbox.place();
+    return sandbox;
+  }
+
+  private async place(restore?: DurablePayload): Promise<void> {
+    const spec = this.template === undefined ? this.spec : { ...this.spec, template: this.template.id };
+    this.placement = await this.pool.create(spec, this.template, restore);
+  }
+
+  /** @internal A template's setup: a run of `code` after which the driver prepares the state for capture. */
+  runSetup(code: string, options: RunOptions): Promise<RunResult> {
+    return this.start_(options, (o) => ({ ...program(o, [o.filename ?? "<setup>"], false), kind: "code", code, filename: o.filename ?? "<setup>", mode: "exec", prepareTemplate: true }));
+  }
+
+  /** @internal Takes this sandbox's state (after the runs queued before) as template `templateId`, installed in every worker. */
+  capture(templateId: number, cacheKey: string | null): Promise<TemplateState> {
+    this.checkAlive();
+    const task = this.queue.then(() => {
+      if (this.placement === null || this.pool.lostSandboxes.has(this.placement.sandboxId)) throw new SandboxCrashedError("the setup's sandbox was lost");
+      return this.pool.capture(this.placement.worker, this.placement.sandboxId, templateId, cacheKey);
+    });
+    this.queue = task.catch(() => undefined);
+    return task;
+  }
+
 
   /**
    * A sandbox saved by `sb.save()`, anywhere: its globals, imported modules,

@@ -38,6 +38,8 @@ export interface CliOptions {
   quiet: boolean;
   /** -u: stdout and stderr unbuffered, as python -u. */
   unbuffered: boolean;
+  /** --setup FILE: the host path of a template setup run before the program (see Template). */
+  setup?: string;
 }
 
 export type Parsed =
@@ -57,7 +59,7 @@ const MAX_SECONDS = 2_000_000;
 /** python options that pyvisor accepts and that change nothing here. */
 const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
-const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation"]);
+const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation", "setup"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
 
 function seconds(flag: string, value: string): number {
@@ -132,6 +134,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
   const envGiven: Record<string, string> = {};
   let envDefaults = true;
   const done = (args: string[]): Parsed => {
+    if (options.setup !== undefined && options.deterministic) throw new UsageError("--setup cannot be combined with --deterministic or --seed (a template starts from a snapshot, which is not reproducible)");
     options.env = envDefaults ? { ...DEFAULTS.env, ...envGiven } : { ...envGiven };
     return { action: "run", options, program, args };
   };
@@ -174,6 +177,12 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
         options.seed = Number(value);
         options.deterministic = true;
         break;
+      case "setup": {
+        const full = resolvePath(value);
+        if (!existsSync(full) || !statSync(full).isFile()) throw new UsageError(`--setup: not a file: ${value}`);
+        options.setup = full;
+        break;
+      }
       case "isolation":
         if (value !== "process" && value !== "thread") throw new UsageError(`--isolation: expected "process" or "thread", got ${JSON.stringify(value)}`);
         options.isolation = value;

@@ -43,6 +43,12 @@ Running:
   --deterministic       fixed clock (2000-01-01) and seeded randomness, so
                         that runs repeat exactly
   --seed N              seed for --deterministic (implies it; default 0)
+  --setup FILE          run FILE first, as a template setup: the program
+                        starts with its imports and globals. Its state is
+                        kept in the snapshot cache, keyed by FILE's contents
+                        and the options, so later runs skip the setup (not
+                        with --mount, --tmp or --package: those files may
+                        change)
   --isolation process|thread
                         run the engine in a worker process (default) or a
                         worker thread (faster start; trusted code only)

@@ -4,7 +4,7 @@
 // bin/pyvisor.js exits with it.
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
-import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, SandboxCrashedError, type RunOptions, type RunResult } from "../api/index.js";
+import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, SandboxCrashedError, Template, TemplateSetupError, type RunOptions, type RunResult, type SandboxOptions } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
 import { runConsole } from "./console.js";
 import { HELP, SERVICE_HELP, versionLine } from "./help.js";
@@ -113,6 +113,12 @@ const EXIT_BROKEN_PIPE = 141;
 
 function createFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof TemplateSetupError) {
+    // What the setup wrote, then why it failed (its traceback, as python prints an uncaught exception).
+    process.stdout.write(error.stdout);
+    process.stderr.write(`${error.stderr}pyvisor: --setup failed\n${error.traceback || `${error.type}: ${error.reason}\n`}`);
+    return EXIT.exception;
+  }
   if (error instanceof InvalidOptionsError) return usageError(message);
   // The worker died, or CPython itself did not start (guest-sandbox.ts): the sandbox crashed, not the user's options.
   if (error instanceof SandboxCrashedError || message.includes("the interpreter failed to start")) {
@@ -244,7 +250,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     let sandbox: Sandbox;
     try {
-      sandbox = await Sandbox.create({
+      const shared: SandboxOptions = {
         pool,
         memoryLimit: options.memoryBytes,
         timeout: options.timeoutMs,
@@ -253,12 +259,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         packages: options.packages,
         env: options.env,
         envDefaults: false, // options.env is already the whole environment (args.ts)
-        files: prepared?.files ?? {},
         deterministic: options.deterministic,
-        trace: options.trace !== undefined,
         ...(options.cpuTimeMs !== undefined ? { cpuTime: options.cpuTimeMs } : {}),
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      });
+      };
+      const own = { files: prepared?.files ?? {}, trace: options.trace !== undefined };
+      sandbox = options.setup === undefined ? await Sandbox.create({ ...shared, ...own })
+        : await (await Template.create({ ...shared, setup: readFileSync(options.setup, "utf8"), refresh: false })).sandbox(own);
     } catch (error) {
       return createFailure(error);
     }

@@ -61,6 +61,15 @@ export function loadEngine(eagerEvalLoop = false): Engine {
   return engine;
 }
 
+/**
+ * Makes `loaded` (posted by the thread that loaded it) this thread's engine,
+ * unless one is loaded already: a compiled Module is shared between threads,
+ * so a helper thread starts without compiling python.wasm again.
+ */
+export function adoptEngine(loaded: Engine): void {
+  engine ??= loaded;
+}
+
 interface Exports {
   _initialize(): void;
   pyvisor_init(): number;

@@ -1,13 +1,14 @@
-// An on-disk cache of the initialized-interpreter snapshot, for cold starts
-// (the CLI): restoring 7 MiB beats booting CPython (~150-250 ms).
+// An on-disk cache of interpreter snapshots, for cold starts (the CLI):
+// restoring 7 MiB beats booting CPython (~150-250 ms). Template states (a
+// snapshot with the template's files: worker/capture.ts) use the same files.
 //
-// The file is keyed by the engine (python.wasm, the stdlib image, the guest
+// A file is keyed by the engine (python.wasm, the stdlib image, the guest
 // module) and checked before use: it must be owned by this user, in a
 // directory only this user can write, and its contents must match the sha256
 // in its header (corruption, truncation). A snapshot fixes the str hash
 // secret, so every process that restores one file shares it: the cache is
 // opt-in (the CLI uses it; pools make a fresh snapshot per process).
-//   "PYVSNAP1" | u32 LE header length | JSON {key, sha256, byteLength, runs: [[offset, length]]} | data
+//   "PYVSNAP1" | u32 LE header length | JSON {key, sha256, meta, blobs: [length]} | data
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
@@ -21,47 +22,84 @@ function isPrivate(path: string): boolean {
   return st.uid === uid && (st.mode & 0o022) === 0 && !st.isSymbolicLink();
 }
 
-export function readCachedSnapshot(dir: string, key: string): Snapshot | null {
-  const file = join(dir, `${key}.snap`);
+/** A cache file's own description (JSON) and its data, in pieces. */
+export interface CacheParts {
+  meta: unknown;
+  blobs: Uint8Array[];
+}
+
+/** The file `<key><suffix>` of `dir`, if it passes every check; null otherwise (missing, foreign, corrupt). */
+export function readCacheFile(dir: string, key: string, suffix: string): CacheParts | null {
+  const file = join(dir, `${key}${suffix}`);
   try {
     if (!isPrivate(dir) || !isPrivate(file)) return null;
     const bytes = fs.readFileSync(file);
     if (bytes.subarray(0, 8).toString("latin1") !== MAGIC) return null;
     const headerLength = bytes.readUInt32LE(8);
-    const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString("utf8")) as {
-      key: string; sha256: string; byteLength: number; runs: Array<[number, number]>;
-    };
+    const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString("utf8")) as { key: string; sha256: string; meta: unknown; blobs: number[] };
     const data = bytes.subarray(12 + headerLength);
     if (header.key !== key || createHash("sha256").update(data).digest("hex") !== header.sha256) return null;
     let offset = 0;
-    const runs = header.runs.map(([at, length]) => {
-      const run = { offset: at, bytes: new Uint8Array(data.buffer, data.byteOffset + offset, length) };
+    const blobs = header.blobs.map((length) => {
+      if (!Number.isSafeInteger(length) || length < 0 || offset + length > data.length) throw new Error("bad blob");
+      const blob = new Uint8Array(data.buffer, data.byteOffset + offset, length);
       offset += length;
-      if (at < 0 || at + length > header.byteLength || offset > data.length) throw new Error("bad run");
-      return run;
+      return blob;
     });
-    return { byteLength: header.byteLength, runs };
+    return { meta: header.meta, blobs };
   } catch {
     return null; // missing, unreadable or malformed: make a new one
   }
 }
 
-export function writeCachedSnapshot(dir: string, key: string, snapshot: Snapshot): void {
+/** Writes `<key><suffix>` into `dir` (made private if missing) atomically; a cache that cannot be written is skipped. */
+export function writeCacheFile(dir: string, key: string, suffix: string, parts: CacheParts): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (!isPrivate(dir)) return;
-    const data = Buffer.concat(snapshot.runs.map((run) => run.bytes));
+    const data = Buffer.concat(parts.blobs);
     const header = Buffer.from(JSON.stringify({
-      key, sha256: createHash("sha256").update(data).digest("hex"), byteLength: snapshot.byteLength,
-      runs: snapshot.runs.map((run) => [run.offset, run.bytes.length]),
+      key, sha256: createHash("sha256").update(data).digest("hex"), meta: parts.meta, blobs: parts.blobs.map((blob) => blob.length),
     }));
     const prefix = Buffer.alloc(12);
     prefix.write(MAGIC, 0, "latin1");
     prefix.writeUInt32LE(header.length, 8);
     const temporary = join(dir, `.${key}.${randomBytes(6).toString("hex")}.tmp`);
     fs.writeFileSync(temporary, Buffer.concat([prefix, header, data]), { mode: 0o600 });
-    fs.renameSync(temporary, join(dir, `${key}.snap`));
+    fs.renameSync(temporary, join(dir, `${key}${suffix}`));
   } catch {
     // A cache that cannot be written only costs the next start its boot.
   }
+}
+
+/** A snapshot as cache parts: its size and runs in `meta`, the runs' bytes as blobs. */
+export function snapshotParts(snapshot: Snapshot): CacheParts {
+  return { meta: { byteLength: snapshot.byteLength, runs: snapshot.runs.map((run) => run.offset) }, blobs: snapshot.runs.map((run) => run.bytes) };
+}
+
+/** The snapshot of snapshotParts (its blobs from `first` on); throws on a shape that does not fit. */
+export function snapshotFromParts(meta: unknown, blobs: Uint8Array[], first = 0): Snapshot {
+  const { byteLength, runs } = meta as { byteLength: number; runs: number[] };
+  if (!Number.isSafeInteger(byteLength) || byteLength < 0 || !Array.isArray(runs)) throw new Error("bad snapshot");
+  return {
+    byteLength,
+    runs: runs.map((offset, i) => {
+      const bytes = blobs[first + i];
+      if (bytes === undefined || !Number.isSafeInteger(offset) || offset < 0 || offset + bytes.length > byteLength) throw new Error("bad run");
+      return { offset, bytes };
+    }),
+  };
+}
+
+export function readCachedSnapshot(dir: string, key: string): Snapshot | null {
+  const parts = readCacheFile(dir, key, ".snap");
+  try {
+    return parts === null ? null : snapshotFromParts(parts.meta, parts.blobs);
+  } catch {
+    return null;
+  }
+}
+
+export function writeCachedSnapshot(dir: string, key: string, snapshot: Snapshot): void {
+  writeCacheFile(dir, key, ".snap", snapshotParts(snapshot));
 }

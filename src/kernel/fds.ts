@@ -122,6 +122,11 @@ export class FdTable {
     this.table.set(to, entry);
   }
 
+  /** The open fds and the paths they were opened by, lowest first. */
+  openFiles(): Array<[number, string | undefined]> {
+    return [...this.table].sort(([a], [b]) => a - b).map(([fd, entry]) => [fd, entry.path]);
+  }
+
   /** Closes every fd (host handles included): the sandbox is going away or resetting. */
   closeAll(): void {
     for (const entry of this.table.values()) {

@@ -10,6 +10,12 @@ export interface IdentitySpec {
   deterministic: boolean;
   /** Seed for deterministic randomness. */
   seed: number;
+  /**
+   * Where the monotonic clock starts, in ns: a sandbox restored from a
+   * template's state continues the clock its setup read, so that a time the
+   * setup kept is never ahead of the sandbox's. Default 0.
+   */
+  monotonicStartNs?: bigint;
 }
 
 /** 2000-01-01T00:00:00Z, the deterministic clock's epoch. */
@@ -37,7 +43,7 @@ export class Identity {
 
   monotonicNs(): bigint {
     if (this.spec.deterministic) return this.step();
-    return process.hrtime.bigint() - this.startNs;
+    return process.hrtime.bigint() - this.startNs + (this.spec.monotonicStartNs ?? 0n);
   }
 
   /** Deterministic sleeps advance the virtual clock instead of waiting. */

@@ -9,7 +9,7 @@ import { Policy } from "../policy/policy.js";
 import type { MountSpec, PolicySpec } from "../shared/spec.js";
 import { StreamDevice } from "../vfs/devices.js";
 import { VfsError, type DirNode, type MountContext } from "../vfs/node.js";
-import { buildTree, type SandboxTree } from "../vfs/tree.js";
+import { buildTree, type SandboxTree, type TreeImage } from "../vfs/tree.js";
 import type { MemDir } from "../vfs/memory.js";
 import { FdTable, type OpenFile } from "./fds.js";
 import { GuestFault, GuestMemory, InvalidUtf8, PathTooLong } from "./memory.js";
@@ -49,6 +49,8 @@ export interface KernelSpec extends IdentitySpec {
   packages?: MemDir[];
   mounts: MountSpec[];
   files: Record<string, Uint8Array>;
+  /** Files laid down before `files` (a template's: see captureTree). */
+  base?: TreeImage;
   diskQuotaBytes: number;
   inodeQuota: number;
   maxOpenFiles: number;
@@ -113,7 +115,7 @@ export class Kernel {
     this.stdout = new OutputSink(this.output, 1);
     this.stderr = new OutputSink(this.output, 2);
     this.tree = buildTree({
-      stdlib: spec.stdlib, packages: spec.packages, mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      stdlib: spec.stdlib, packages: spec.packages, mounts: spec.mounts, files: spec.files, cwd: spec.cwd, ...(spec.base !== undefined ? { base: spec.base } : {}),
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, deterministic: spec.deterministic,
       now: () => this.identity.realtimeNs(), random: (b) => this.identity.fillRandom(b),
     });

@@ -44,6 +44,8 @@ export interface LinkOptions {
   warmInterpreters: number;
   /** How long after its deadline the worker itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
   hardStopGraceMs: number;
+  /** Hash secret rotation of the worker's bare snapshot (PoolOptions.hashSecretRotation); null: off. */
+  rotation: { sandboxes: number; ms: number } | null;
   /** V8 flags for the worker (e.g. a larger stack). */
   execArgv?: string[];
 }
@@ -65,7 +67,7 @@ export class ThreadLink implements WorkerLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs, rotation: options.rotation },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });

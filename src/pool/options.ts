@@ -46,6 +46,25 @@ export interface PoolOptions {
   eagerEvalLoop?: boolean;
   /** Interpreters each worker restores ahead of demand: an integer from 0 to 64. Default 2; 0 for one-shot use (the CLI). */
   warmInterpreters?: number;
+  /**
+   * Every sandbox restored from a worker's snapshot shares its str hash
+   * secret (the seed of `hash()` for str and bytes). Each worker replaces its
+   * snapshot with a freshly booted one (a new secret) after `sandboxes`
+   * sandboxes or `ms` ms, whichever comes first; the boot runs on a helper
+   * thread, so spawns are not held up by it. Defaults: 1000 sandboxes,
+   * 60 000 ms (each at least 1, resp. 1000); `false` keeps one snapshot per
+   * worker for its life. Templates have their own (TemplateOptions.refresh).
+   */
+  hashSecretRotation?: { sandboxes?: number; ms?: number } | false;
+}
+
+/** Default hash secret rotation (PoolOptions.hashSecretRotation). */
+export const HASH_SECRET_ROTATION = Object.freeze({ sandboxes: 1000, ms: 60_000 });
+
+/** The rotation a pool's workers apply: its option, with the defaults filled in; null when off. */
+export function hashSecretRotation(option: PoolOptions["hashSecretRotation"]): { sandboxes: number; ms: number } | null {
+  if (option === false) return null;
+  return { sandboxes: option?.sandboxes ?? HASH_SECRET_ROTATION.sandboxes, ms: option?.ms ?? HASH_SECRET_ROTATION.ms };
 }
 
 const POOL_OPTIONS: Checks<PoolOptions> = {
@@ -60,6 +79,10 @@ const POOL_OPTIONS: Checks<PoolOptions> = {
   },
   warmInterpreters: integer(0, MAX_WARM_INTERPRETERS),
   eagerEvalLoop: boolean,
+  hashSecretRotation: (value, option) => {
+    if (value === false) return;
+    checkObject(value, option, { sandboxes: integer(1, Number.MAX_SAFE_INTEGER), ms: milliseconds(1000, 2_000_000_000) });
+  },
 };
 
 /** Validates `new Pool`'s options (an own copy, read once). */

@@ -5,10 +5,10 @@
 // any other worker's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
-import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
+import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 import { FsErrno, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
-import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
+import { checkPoolOptions, hashSecretRotation, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
 export type { Isolation, PoolOptions } from "./options.js";
 
@@ -66,6 +66,8 @@ class WorkerSlot {
   /** Creates and file operations awaiting an answer. */
   requests = 0;
   alive = true;
+  /** Templates installed in this worker (a replacement worker starts with none). */
+  templates = new Set<number>();
 }
 
 let nextId = 1;
@@ -90,6 +92,7 @@ export class Pool {
   private readonly snapshotCacheDir: string | null;
   private readonly eagerEvalLoop: boolean;
   private readonly warmInterpreters: number;
+  private readonly rotation: { sandboxes: number; ms: number } | null;
   /** @internal Sandboxes whose worker died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
@@ -103,6 +106,7 @@ export class Pool {
     this.snapshotCacheDir = options.snapshotCache === true ? defaultSnapshotCacheDir()
       : typeof options.snapshotCache === "string" ? options.snapshotCache : null;
     this.eagerEvalLoop = options.eagerEvalLoop ?? this.snapshotCacheDir !== null;
+    this.rotation = hashSecretRotation(options.hashSecretRotation);
     for (let i = 0; i < this.size; i++) this.workers.push(this.startWorker(new WorkerSlot()));
   }
 
@@ -116,7 +120,7 @@ export class Pool {
       },
       exit: (reason) => this.onWorkerExit(slot, reason),
     };
-    const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
+    const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs, rotation: this.rotation };
     slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
@@ -280,10 +284,20 @@ export class Pool {
     this.updateBusy(slot);
   }
 
-  /** @internal Places a new sandbox on the least-loaded worker and builds it there (from a saved payload, with `restore`). */
-  async create(spec: SandboxSpec, restore?: DurablePayload): Promise<{ sandboxId: number; worker: WorkerSlot }> {
+  private leastLoaded(): WorkerSlot {
+    return this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+  }
+
+  /**
+   * @internal Places a new sandbox on the least-loaded worker and builds it
+   * there; a template's sandbox starts from its state, installed in that
+   * worker first if it lacks it (a worker that replaced a dead one); a
+   * saved sandbox starts from its payload (`restore`).
+   */
+  async create(spec: SandboxSpec, template?: { id: number; state: TemplateState }, restore?: DurablePayload): Promise<{ sandboxId: number; worker: WorkerSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
-    const worker = this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+    const worker = this.leastLoaded();
+    if (template !== undefined) this.install(worker, template.id, template.state);
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);
     this.request(worker, 1);
@@ -332,13 +346,49 @@ export class Pool {
 
   /** @internal (the API's) */
   fs(worker: WorkerSlot, sandboxId: number, op: FsOp): Promise<unknown> {
+    return this.ask(worker, { type: "fs", sandboxId, opId: nextId++, fs: op });
+  }
+
+  /** A request a worker answers with fsResult (file operations, template captures and lookups). */
+  private ask(worker: WorkerSlot, message: ToWorker & { opId: number }): Promise<unknown> {
     if (!worker.alive) return Promise.reject(new SandboxCrashedError("the sandbox's worker is gone"));
-    const opId = nextId++;
     return new Promise((resolve, reject) => {
-      this.fsOps.set(opId, { worker, resolve, reject });
+      this.fsOps.set(message.opId, { worker, resolve, reject });
       this.request(worker, 1);
-      worker.link.send({ type: "fs", sandboxId, opId, fs: op });
+      worker.link.send(message);
     });
+  }
+
+  /** @internal Takes the sandbox's state (between runs) as template `templateId` (see Template), installed in every worker. */
+  async capture(worker: WorkerSlot, sandboxId: number, templateId: number, cacheKey: string | null): Promise<TemplateState> {
+    const state = await this.ask(worker, { type: "capture", opId: nextId++, sandboxId, templateId, cacheKey }) as TemplateState;
+    worker.templates.add(templateId);
+    for (const other of this.workers) this.install(other, templateId, state);
+    return state;
+  }
+
+  /** @internal A template's state from the snapshot cache (null without a cache, or on a miss), installed in every worker. */
+  async lookup(templateId: number, cacheKey: string): Promise<TemplateState | null> {
+    if (this.snapshotCacheDir === null || this.closed) return null;
+    const worker = this.leastLoaded();
+    const state = await this.ask(worker, { type: "lookup", opId: nextId++, templateId, cacheKey }) as TemplateState | null;
+    if (state === null) return null;
+    worker.templates.add(templateId);
+    for (const other of this.workers) this.install(other, templateId, state);
+    return state;
+  }
+
+  private install(worker: WorkerSlot, templateId: number, state: TemplateState): void {
+    if (!worker.alive || worker.templates.has(templateId)) return;
+    worker.templates.add(templateId);
+    worker.link.send({ type: "install", templateId, state });
+  }
+
+  /** @internal Forgets a template in every worker (its live sandboxes keep what they use). */
+  drop(templateId: number): void {
+    for (const worker of this.workers) {
+      if (worker.alive && worker.templates.delete(templateId)) worker.link.send({ type: "drop", templateId });
+    }
   }
 
   /** @internal (the API's) */

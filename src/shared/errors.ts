@@ -116,6 +116,25 @@ export class PackageError extends InvalidOptionsError {
     super(option, `package ${path}: ${reason}`);
   }
 }
+/** A template used after `dispose()`. */
+export class TemplateDisposedError extends DisposedError {
+  override name = "TemplateDisposedError";
+  constructor() {
+    super("template");
+  }
+}
+/**
+ * A template's setup failed: it raised (`type`, `message` and `traceback`
+ * are the Python exception's), exited with a non-zero status, hit a limit,
+ * or left the sandbox in a state that cannot be captured (a file still open:
+ * `type` is "CaptureError"). `stdout` and `stderr` are what it wrote.
+ */
+export class TemplateSetupError extends PyvisorError {
+  override name = "TemplateSetupError";
+  constructor(readonly type: string, readonly reason: string, readonly traceback: string, readonly stdout: string, readonly stderr: string) {
+    super(`the template's setup failed: ${type}: ${reason}${traceback ? `\n${traceback}` : ""}`);
+  }
+}
 
 /**
  * Saved bytes (sb.save, paused.save) that are not intact: not a pyvisor

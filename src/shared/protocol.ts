@@ -26,6 +26,21 @@ export interface SandboxSpec {
   asyncFunctions?: string[];
   /** Packages laid read-only at SITE_PACKAGES_PATH, in order (SandboxOptions.packages). */
   packages?: PackageRef[];
+  /** Start from this template's state (installed in the worker first): its memory and files. */
+  template?: number;
+  /** Boot a new interpreter instead of restoring the worker's snapshot: a str hash secret of its own (a template's setup). */
+  boot?: boolean;
+}
+
+/**
+ * A template's state as it crosses between the pool and workers: `image` is
+ * the worker's SandboxImage (src/worker/capture.ts), opaque to the host;
+ * `memoryBytes` is the interpreter memory it restores (a sandbox's
+ * memoryLimit must hold it).
+ */
+export interface TemplateState {
+  image: unknown;
+  memoryBytes: number;
 }
 
 /** What the guest driver runs (guest/_pyvisor.py reads these fields). */
@@ -45,6 +60,8 @@ export interface GuestRequest {
   printErrors: boolean;
   /** How stdout and stderr are buffered (python's rules): by default block-buffered, as for a pipe. */
   stdio?: { terminal: boolean; unbuffered: boolean };
+  /** A template's setup: after it succeeds, the driver collects garbage and notes the Random instances to reseed. */
+  prepareTemplate?: boolean;
 }
 
 export interface RunRequest {
@@ -141,7 +158,19 @@ export type ToWorker =
   | { type: "create"; sandboxId: number; spec: SandboxSpec; restore?: DurablePayload }
   | { type: "run"; sandboxId: number; runId: number; run: RunRequest }
   | { type: "fs"; sandboxId: number; opId: number; fs: FsOp }
-  | { type: "dispose"; sandboxId: number };
+  | { type: "dispose"; sandboxId: number }
+  /**
+   * Template state (see TemplateState): "capture" takes a sandbox's (between
+   * runs) as template `templateId`, also stored in the snapshot cache under
+   * `cacheKey` when the worker has one; "lookup" loads one from that cache
+   * (null when absent); both answer with fsResult. "install" hands a worker a
+   * template captured elsewhere (sent before the first create that names it),
+   * "drop" forgets it.
+   */
+  | { type: "capture"; opId: number; sandboxId: number; templateId: number; cacheKey: string | null }
+  | { type: "lookup"; opId: number; templateId: number; cacheKey: string }
+  | { type: "install"; templateId: number; state: TemplateState }
+  | { type: "drop"; templateId: number };
 
 export type FromWorker =
   | { type: "created"; sandboxId: number; error: string | null; errorName?: string }

@@ -76,13 +76,20 @@ export class MemFile extends MemNode implements FileNode {
   /** Open handles: an unlinked file keeps its bytes charged until the last one closes. */
   private openHandles = 0;
   private unlinked = false;
+  /**
+   * Chunks that are views of `contents` given to the constructor, shared with
+   * whoever else holds them (the image's one buffer, a template's files): a
+   * write copies such a chunk first, so that it never reaches the others.
+   */
+  private readonly borrowed = new Set<number>();
 
-  /** `contents` is kept as views, never copied (the image's files share one buffer). */
+  /** `contents` is kept as views, never copied (the image's files share one buffer) until written (copy on write). */
   constructor(mount: MountContext, contents?: Uint8Array) {
     super(mount);
     if (contents === undefined) return;
     for (let start = 0; start < contents.length; start += CHUNK_BYTES) {
       this.chunks.set(start / CHUNK_BYTES, contents.subarray(start, start + CHUNK_BYTES));
+      this.borrowed.add(start / CHUNK_BYTES);
     }
     this.length = contents.length;
   }
@@ -120,7 +127,7 @@ export class MemFile extends MemNode implements FileNode {
     return total;
   }
   /** Bytes charged to the quota now: see storedBytes. */
-  private charged(): number {
+  charged(): number {
     return this.length === 0 ? 0 : storedBytes(this.chunks.size, this.length, this.chunks.has(chunkOf(this.length - 1)));
   }
 
@@ -164,8 +171,9 @@ export class MemFile extends MemNode implements FileNode {
   /** The chunk's buffer, grown to at least `needed` bytes. */
   private chunkFor(index: number, needed: number): Uint8Array {
     const chunk = this.chunks.get(index);
-    if (chunk !== undefined && chunk.length >= needed) return chunk;
-    const grown = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(needed, 2 * (chunk?.length ?? 0), 256)));
+    const shared = this.borrowed.delete(index);
+    if (chunk !== undefined && chunk.length >= needed && !shared) return chunk;
+    const grown = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(needed, shared ? chunk!.length : 2 * (chunk?.length ?? 0), 256)));
     if (chunk !== undefined) grown.set(chunk);
     this.chunks.set(index, grown);
     return grown;
@@ -186,10 +194,18 @@ export class MemFile extends MemNode implements FileNode {
   /** Forgets the bytes from `size` on, so that growing again reads zeros. */
   private dropFrom(size: number): void {
     const keep = Math.ceil(size / CHUNK_BYTES);
-    for (const index of [...this.chunks.keys()]) if (index >= keep) this.chunks.delete(index);
+    for (const index of [...this.chunks.keys()]) {
+      if (index >= keep) {
+        this.chunks.delete(index);
+        this.borrowed.delete(index);
+      }
+    }
     const last = this.chunks.get(keep - 1);
     const used = size - (keep - 1) * CHUNK_BYTES;
-    if (last !== undefined && last.length > used) this.chunks.set(keep - 1, last.slice(0, used));
+    if (last !== undefined && last.length > used) {
+      this.chunks.set(keep - 1, last.slice(0, used));
+      this.borrowed.delete(keep - 1);
+    }
   }
 
   /** The last name is gone: the bytes go back to the quota now, or when the last handle closes. */
@@ -284,6 +300,18 @@ export class MemDir extends MemNode implements DirNode {
   }
   createFile(name: string): FileNode {
     return this.add(name, () => new MemFile(this.mount));
+  }
+  /** A file whose bytes are views of `contents` (copied on first write), charged to the quota like a written one. */
+  adoptFile(name: string, contents: Uint8Array): MemFile {
+    const file = this.add(name, () => new MemFile(this.mount, contents));
+    try {
+      this.mount.quota?.charge(file.charged());
+    } catch (error) {
+      this.children.delete(name);
+      this.mount.quota?.charge(0, -1);
+      throw error;
+    }
+    return file;
   }
   createDir(name: string): DirNode {
     return this.add(name, () => new MemDir(this.mount));

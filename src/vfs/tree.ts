@@ -11,8 +11,8 @@
 import { Errno } from "../shared/errno.js";
 import { nullDevice, randomDevice, StreamDevice, zeroDevice } from "./devices.js";
 import { HostMount } from "./host.js";
-import { MemDir, MemFile } from "./memory.js";
-import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext } from "./node.js";
+import { MemDir, MemFile, MemSymlink } from "./memory.js";
+import { fail, InodeCounter, Quota, type DirNode, type FileNode, type MountContext, type VNode } from "./node.js";
 import { resolve } from "./resolve.js";
 import type { MountSpec } from "../shared/spec.js";
 import { GUEST_HOME, SITE_PACKAGES_PATH, STDLIB_PATH } from "../shared/defaults.js";
@@ -33,13 +33,33 @@ export interface TreeSpec {
   deterministic: boolean;
   now(): bigint;
   random(buffer: Uint8Array): void;
+  /** Files to start from (a template's, see captureTree), laid down before `files`; copied on write. */
+  base?: TreeImage;
 }
+
+/**
+ * A sandbox's in-memory files as plain data (structured-clone safe): the
+ * writable in-memory roots (/tmp, the home directory, a working directory
+ * made for the sandbox) and, parents first, what lies below them. Host mounts
+ * are not in it (they are the host's), nor times or hard links (each name
+ * gets the file's bytes; shared, not copied, until written).
+ */
+export interface TreeImage {
+  roots: string[];
+  entries: TreeEntry[];
+}
+export type TreeEntry =
+  | { path: string; kind: "dir" }
+  | { path: string; kind: "file"; data: Uint8Array }
+  | { path: string; kind: "symlink"; target: string };
 
 export interface SandboxTree {
   root: MemDir;
   quota: Quota;
   /** Numbers this sandbox's nodes (kernel-made ones included). */
   inodes: InodeCounter;
+  /** The writable in-memory roots by guest path (what captureTree takes). */
+  memoryRoots: Map<string, MemDir>;
   /** Releases the host handles the tree holds (host mounts). */
   close(): void;
 }
@@ -101,8 +121,14 @@ export function buildTree(spec: TreeSpec): SandboxTree {
   attach("/dev/zero", zeroDevice(devices));
   attach("/dev/urandom", randomDevice(devices, spec.random));
   attach("/dev/random", randomDevice(devices, spec.random));
-  attach("/tmp", new MemDir(mountContext(false, quota)));
-  attach(GUEST_HOME, new MemDir(mountContext(false, quota)));
+  const memoryRoots = new Map<string, MemDir>();
+  const memoryRoot = (guestPath: string) => {
+    const dir = new MemDir(mountContext(false, quota));
+    attach(guestPath, dir);
+    memoryRoots.set(guestPath, dir);
+  };
+  memoryRoot("/tmp");
+  memoryRoot(GUEST_HOME);
 
   try {
     for (const mount of spec.mounts) {
@@ -110,11 +136,13 @@ export function buildTree(spec: TreeSpec): SandboxTree {
       hostMounts.push(hostMount);
       attach(mount.guestPath, hostMount.root);
     }
+    for (const path of spec.base?.roots ?? []) if (!memoryRoots.has(path)) memoryRoot(path);
+    if (spec.base !== undefined) layDown(root, spec.base.entries);
     if (spec.cwd !== GUEST_HOME) {
       const resolved = resolve(root, [root], spec.cwd, true);
       if (resolved.node === undefined) {
         const [parent, name] = ensureParent(root, spec.cwd, skeleton);
-        if (parent.lookup(name) === undefined) parent.attach(name, new MemDir(mountContext(false, quota)));
+        if (parent.lookup(name) === undefined) memoryRoot(spec.cwd);
       } else if (resolved.node.kind !== "dir") {
         throw new Error(`cwd is not a directory: ${spec.cwd}`);
       }
@@ -124,7 +152,44 @@ export function buildTree(spec: TreeSpec): SandboxTree {
     for (const mount of hostMounts) mount.close(); // a tree that fails to build holds no host handle
     throw error;
   }
-  return { root, quota, inodes, close: () => hostMounts.forEach((m) => m.close()) };
+  return { root, quota, inodes, memoryRoots, close: () => hostMounts.forEach((m) => m.close()) };
+}
+
+/** The tree's in-memory files as a TreeImage (bytes copied: the image outlives the tree). */
+export function captureTree(tree: SandboxTree): TreeImage {
+  const entries: TreeEntry[] = [];
+  const seen = new Map<MemFile, Uint8Array>();
+  const walk = (dir: MemDir, path: string) => {
+    for (const [name, node] of dir.entries()) {
+      const full = `${path}/${name}`;
+      if (node instanceof MemDir) {
+        entries.push({ path: full, kind: "dir" });
+        walk(node, full);
+      } else if (node instanceof MemFile) {
+        let data = seen.get(node);
+        if (data === undefined) seen.set(node, (data = node.read(0, node.byteSize())));
+        entries.push({ path: full, kind: "file", data });
+      } else if (node instanceof MemSymlink) {
+        entries.push({ path: full, kind: "symlink", target: node.readlink() });
+      }
+    }
+  };
+  for (const [path, dir] of tree.memoryRoots) walk(dir, path === "/" ? "" : path);
+  return { roots: [...tree.memoryRoots.keys()], entries };
+}
+
+/** Lays a TreeImage's entries down (parents come first), charged to the quota; files share the image's bytes until written. */
+function layDown(root: MemDir, entries: TreeEntry[]): void {
+  for (const entry of entries) {
+    const parts = entry.path.split("/").filter((p) => p !== "");
+    const name = parts.pop()!;
+    let dir: VNode | undefined = root;
+    for (const part of parts) dir = dir instanceof MemDir ? dir.lookup(part) : undefined;
+    if (!(dir instanceof MemDir)) throw new Error(`cannot restore ${entry.path}: its parent is not an in-memory directory`);
+    if (entry.kind === "dir") dir.createDir(name);
+    else if (entry.kind === "file") dir.adoptFile(name, entry.data);
+    else dir.createSymlink(name, entry.target);
+  }
 }
 
 /**

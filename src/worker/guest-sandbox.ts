@@ -5,7 +5,7 @@
 import { Channel } from "../kernel/channel.js";
 import { Kernel, TICK_INTERVAL } from "../kernel/kernel.js";
 import { ProcExit } from "../kernel/exit.js";
-import { Interpreter, loadEngine } from "../engine/engine.js";
+import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
 import { Errno } from "../shared/errno.js";
 import { VfsError, type DirNode, type FileNode } from "../vfs/node.js";
 import { resolve } from "../vfs/resolve.js";
@@ -18,6 +18,8 @@ import {
 import { ERRNO_NAMES } from "../shared/errno.js";
 import { encodeValue } from "../shared/codec.js";
 import type { OutputSegment } from "../shared/run.js";
+import { GUEST_HOME } from "../shared/defaults.js";
+import type { TreeImage } from "../vfs/tree.js";
 import { HardStop, runWatched } from "./hard-stop.js";
 import { packageTrees } from "./packages.js";
 import { SITE_PACKAGES_PATH } from "../shared/defaults.js";
@@ -61,6 +63,16 @@ export interface ThreadServices {
 }
 
 /**
+ * Where a sandbox restored from a template starts: the template's files, the
+ * monotonic time its setup reached, and interpreters restored from its memory.
+ */
+export interface TemplateOrigin {
+  tree: TreeImage;
+  monotonicNs: bigint;
+  takeInterpreter(memoryLimitBytes: number): Interpreter | null;
+}
+
+/**
  * The run driver: the one way a run is made (the worker thread's, and the
  * kernel tests' and the compute benchmark's, in-process).
  */
@@ -93,11 +105,12 @@ export class GuestSandbox {
     return this.spec.memoryLimitBytes;
   }
 
-  constructor(private readonly spec: SandboxSpec, private readonly services: ThreadServices) {
+  constructor(private readonly spec: SandboxSpec, private readonly services: ThreadServices, private readonly origin: TemplateOrigin | null = null) {
     this.functions = new Set(spec.functions);
     const engine = loadEngine();
     this.kernel = new Kernel({
       stdlib: stdlibTree(engine), packages: packageTrees(spec.packages ?? []), mounts: spec.mounts, files: spec.files, cwd: spec.cwd,
+      ...(origin !== null ? { base: origin.tree, monotonicStartNs: origin.monotonicNs } : {}),
       diskQuotaBytes: spec.diskQuotaBytes, inodeQuota: spec.inodeQuota, maxOpenFiles: spec.maxOpenFiles,
       policy: spec.policy, trace: spec.trace, channel: this.channel,
       env: spec.env, deterministic: spec.deterministic, seed: spec.seed,
@@ -116,7 +129,10 @@ export class GuestSandbox {
    * Called again after a reset.
    */
   private start(): void {
-    const restored = this.spec.deterministic ? null : this.services.takeInterpreter(this.spec.memoryLimitBytes);
+    const take = this.origin?.takeInterpreter ?? this.services.takeInterpreter;
+    const restored = this.spec.deterministic || this.spec.boot === true ? null : take(this.spec.memoryLimitBytes);
+    // A template's state exists only in its snapshot: a bare interpreter would silently lack it.
+    if (restored === null && this.origin !== null) throw new Error("the template's interpreter could not be restored");
     if (restored !== null) {
       this.adopt(restored);
     } else {
@@ -544,6 +560,37 @@ function removeTree(parent: DirNode, name: string, recursive: boolean): void {
     for (const [child] of dir.entries()) removeTree(dir, child, true);
   }
   parent.remove(name, node?.kind === "dir");
+}
+
+/** Services of a sandbox no host talks to (a boot): nothing is asked, nothing is stopped. */
+const NO_HOST: ThreadServices = {
+  call: () => new Uint8Array(0),
+  output: () => {},
+  cancelRequested: () => false,
+  stopRequested: () => false,
+  hardStopGraceMs: 0,
+  interruptRequested: () => false,
+  takeInterpreter: () => null,
+};
+
+/**
+ * Boots CPython in a throwaway sandbox and snapshots it (the stdlib core and
+ * the guest module imported); null when it cannot start. Each boot draws a
+ * new str hash secret.
+ */
+export function bootSnapshot(): Snapshot | null {
+  let booted: GuestSandbox | null = null;
+  try {
+    booted = new GuestSandbox({
+      memoryLimitBytes: 256 * 1024 * 1024, mounts: [], env: {}, files: {}, cwd: GUEST_HOME, diskQuotaBytes: 1 << 20, inodeQuota: 64,
+      maxOpenFiles: 16, deterministic: false, seed: 0, policy: {}, trace: false, functions: [],
+    }, NO_HOST);
+    return booted.interpreter?.snapshot() ?? null;
+  } catch {
+    return null;
+  } finally {
+    booted?.dispose();
+  }
 }
 
 /** A failed sb.fs operation as the host gets it: the errno when the VFS refused it, else a message. */

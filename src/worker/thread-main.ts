@@ -2,13 +2,15 @@
 // message at a time; a run blocks the thread, never the host's event loop.
 // Host-function calls block on the shared control block until the host
 // answers (Atomics.wait), which is what makes them synchronous for Python.
-import { parentPort, workerData } from "node:worker_threads";
-import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
+import { createHash } from "node:crypto";
+import { parentPort, Worker, workerData } from "node:worker_threads";
+import { loadEngine, type Snapshot } from "../engine/engine.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
-import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
+import { bootSnapshot, fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
+import { captureSandbox, readCachedImage, writeCachedImage, type SandboxImage } from "./capture.js";
+import { InterpreterStock } from "./stock.js";
 import { encodeValue } from "../shared/codec.js";
-import { GUEST_HOME } from "../shared/defaults.js";
-import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
+import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromWorker, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
@@ -21,6 +23,8 @@ interface ThreadData {
   warmInterpreters: number;
   /** See ThreadServices.hardStopGraceMs. */
   hardStopGraceMs: number;
+  /** Replace the bare snapshot (a new str hash secret) after this many sandboxes or ms (PoolOptions.hashSecretRotation); null: never. */
+  rotation: { sandboxes: number; ms: number } | null;
 }
 
 const port = parentPort!;
@@ -37,77 +41,86 @@ if (data.eagerEvalLoop) {
   } catch {}
 }
 
-let snapshot: Snapshot | null | undefined;
-/** One snapshot per thread: an interpreter booted once, with the stdlib core and the guest module imported. */
+/** The bare interpreter's snapshot: from the disk cache when asked, else booted here (the stdlib core and the guest module imported). */
 function makeSnapshot(): Snapshot | null {
-  if (snapshot !== undefined) return snapshot;
   const engine = loadEngine();
-  if (data.snapshotCacheDir !== null) {
-    snapshot = readCachedSnapshot(data.snapshotCacheDir, engine.key);
-    if (snapshot !== null) return snapshot;
-  }
-  // Booted by the run driver itself, in a throwaway sandbox that asks nothing of the host.
-  let booted: GuestSandbox | null = null;
-  try {
-    booted = new GuestSandbox({
-      memoryLimitBytes: 256 * 1024 * 1024, mounts: [], env: {}, files: {}, cwd: GUEST_HOME, diskQuotaBytes: 1 << 20, inodeQuota: 64,
-      maxOpenFiles: 16, deterministic: false, seed: 0, policy: {}, trace: false, functions: [],
-    }, { ...services, takeInterpreter: () => null });
-    snapshot = booted.interpreter?.snapshot() ?? null;
-  } catch {
-    snapshot = null;
-  } finally {
-    booted?.dispose();
-  }
+  const cached = data.snapshotCacheDir === null ? null : readCachedSnapshot(data.snapshotCacheDir, engine.key);
+  if (cached !== null) return cached;
+  const snapshot = bootSnapshot();
   if (snapshot !== null && data.snapshotCacheDir !== null) writeCachedSnapshot(data.snapshotCacheDir, engine.key, snapshot);
   return snapshot;
 }
 
+const bare = new InterpreterStock(makeSnapshot, data.warmInterpreters);
+/** Templates this thread holds: their state and interpreters restored from it. */
+const templates = new Map<number, { image: SandboxImage; stock: InterpreterStock }>();
+/** The stock each live sandbox's interpreter came from (it goes back there when the sandbox is disposed). */
+const stockOf = new Map<number, InterpreterStock>();
+
+// ---------------------------------------------------------------- hash secret rotation
+
 /**
- * Interpreters restored ahead of demand, for the memory limit last asked for
- * (a memory's maximum is fixed when it is made). Refilled when the thread is idle.
+ * Every sandbox restored from one snapshot shares its str hash secret. After
+ * `rotation.sandboxes` sandboxes or `rotation.ms` ms, a helper thread boots a
+ * new snapshot (snapshot-maker.ts) and the bare stock switches to it, so no
+ * secret serves for long; the boot never runs on this thread, so sandboxes are
+ * not held up by it. A rotated snapshot is not written to the disk cache.
  */
-let warm: Interpreter[] = [];
-/** Interpreters of disposed sandboxes, waiting to be reset to the snapshot. */
-let recycled: Interpreter[] = [];
-let warmLimit = 0;
-let refillScheduled = false;
+let maker: Worker | null = null;
+let rotating = false;
 
-function restore(memoryLimitBytes: number): Interpreter | null {
-  const snap = makeSnapshot();
-  return snap === null ? null : Interpreter.restore(loadEngine().module, memoryLimitBytes, snap);
-}
-
-/** A disposed sandbox's interpreter reset to the snapshot: much cheaper than a new instance. */
-function reuse(): Interpreter | null {
-  for (let candidate = recycled.pop(); candidate !== undefined; candidate = recycled.pop()) {
-    if (snapshot && candidate.resetTo(snapshot)) return candidate;
+function rotateIfDue(): void {
+  const rotation = data.rotation;
+  if (rotation === null || rotating || bare.taken === 0) return;
+  if (bare.taken < rotation.sandboxes && performance.now() - bare.sinceMs < rotation.ms) return;
+  rotating = true;
+  if (maker === null) {
+    maker = new Worker(new URL("./snapshot-maker.js", import.meta.url), { workerData: { engine: loadEngine() }, resourceLimits: { stackSizeMb: 4 } });
+    maker.unref();
+    maker.on("message", (snapshot: Snapshot | null) => {
+      rotating = false;
+      if (snapshot !== null) bare.replace(snapshot);
+    });
+    maker.on("error", () => {
+      maker = null; // a failed boot leaves the current snapshot in place; the next check starts a new helper
+      rotating = false;
+    });
   }
-  return null;
+  maker.postMessage(null);
 }
 
-function scheduleRefill(): void {
-  if (refillScheduled || warmLimit === 0) return;
-  refillScheduled = true;
-  setImmediate(() => {
-    refillScheduled = false;
-    if (warm.length >= data.warmInterpreters) return;
-    const interpreter = reuse() ?? restore(warmLimit);
-    if (interpreter === null) return;
-    warm.push(interpreter);
-    scheduleRefill();
-  });
-}
+if (data.rotation !== null) setInterval(rotateIfDue, Math.max(1000, Math.min(data.rotation.ms, 60_000))).unref();
 
-function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
-  if (memoryLimitBytes !== warmLimit) {
-    warm = [];
-    recycled = [];
-    warmLimit = memoryLimitBytes;
-  }
-  const interpreter = warm.pop() ?? reuse() ?? restore(memoryLimitBytes);
-  scheduleRefill();
+function takeInterpreter(memoryLimitBytes: number) {
+  const interpreter = bare.take(memoryLimitBytes);
+  rotateIfDue();
   return interpreter;
+}
+
+// ---------------------------------------------------------------- templates
+
+function install(templateId: number, image: SandboxImage): void {
+  templates.get(templateId)?.stock.clear();
+  templates.set(templateId, { image, stock: new InterpreterStock(() => image.memory, data.warmInterpreters) });
+}
+
+function stateOf(image: SandboxImage): TemplateState {
+  return { image, memoryBytes: image.memory.byteLength };
+}
+
+/** Builds a sandbox, from its template's state when it names one. */
+function build(sandboxId: number, spec: SandboxSpec): GuestSandbox {
+  if (spec.template === undefined) {
+    const sandbox = new GuestSandbox(spec, services);
+    stockOf.set(sandboxId, bare);
+    return sandbox;
+  }
+  const template = templates.get(spec.template);
+  if (template === undefined) throw new Error("the template is not installed in this worker");
+  const { image, stock } = template;
+  const sandbox = new GuestSandbox(spec, services, { tree: image.tree, monotonicNs: image.monotonicNs, takeInterpreter: (limit) => stock.take(limit) });
+  stockOf.set(sandboxId, stock);
+  return sandbox;
 }
 
 const services: ThreadServices = {
@@ -172,7 +185,7 @@ port.on("message", (message: ToWorker) => {
     case "create": {
       let sandbox: GuestSandbox | null = null;
       try {
-        sandbox = new GuestSandbox(message.spec, services);
+        sandbox = build(message.sandboxId, message.spec);
         if (message.restore !== undefined) sandbox.restore(message.restore);
         sandboxes.set(message.sandboxId, sandbox);
         post({ type: "created", sandboxId: message.sandboxId, error: null });
@@ -215,14 +228,41 @@ port.on("message", (message: ToWorker) => {
     case "dispose": {
       const sandbox = sandboxes.get(message.sandboxId);
       const interpreter = sandbox?.dispose() ?? null;
-      if (interpreter !== null && sandbox!.memoryLimitBytes === warmLimit && recycled.length < data.warmInterpreters) {
-        recycled.push(interpreter);
-        scheduleRefill();
-      }
+      if (interpreter !== null) stockOf.get(message.sandboxId)?.give(interpreter, sandbox!.memoryLimitBytes);
       sandboxes.delete(message.sandboxId);
+      stockOf.delete(message.sandboxId);
       break;
     }
+    case "capture": {
+      try {
+        const sandbox = sandboxes.get(message.sandboxId);
+        if (sandbox === undefined) throw new Error("the sandbox does not exist in this worker");
+        const image = captureSandbox(sandbox);
+        install(message.templateId, image);
+        if (message.cacheKey !== null && data.snapshotCacheDir !== null) writeCachedImage(data.snapshotCacheDir, imageKey(message.cacheKey), image);
+        post({ type: "fsResult", opId: message.opId, ok: true, value: stateOf(image), error: null });
+      } catch (error) {
+        post({ type: "fsResult", opId: message.opId, ok: false, value: null, error: error instanceof Error ? error.message : String(error) });
+      }
+      break;
+    }
+    case "lookup": {
+      const image = data.snapshotCacheDir === null ? null : readCachedImage(data.snapshotCacheDir, imageKey(message.cacheKey));
+      if (image !== null) install(message.templateId, image);
+      post({ type: "fsResult", opId: message.opId, ok: true, value: image === null ? null : stateOf(image), error: null });
+      break;
+    }
+    case "install":
+      install(message.templateId, message.state.image as SandboxImage);
+      break;
+    case "drop":
+      templates.get(message.templateId)?.stock.clear();
+      templates.delete(message.templateId);
+      break;
   }
 });
 
-
+/** A template's cache file is keyed by the engine too: another engine's memory would not fit. */
+function imageKey(cacheKey: string): string {
+  return createHash("sha256").update(loadEngine().key).update(cacheKey).digest("hex").slice(0, 40);
+}

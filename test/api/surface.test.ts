@@ -7,7 +7,7 @@ test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
     "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "PausedRun", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
     "SnapshotEngineError", "SnapshotFormatError", "SnapshotIntegrityError", "SnapshotMountError", "SnapshotVersionError",
-    "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
+    "Template", "TemplateDisposedError", "TemplateSetupError", "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
 });
 
@@ -53,4 +53,6 @@ test("the shipped types of Pool and Sandbox show their public members only", asy
     ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "restore", "run", "runFile", "runModule", "save", "start"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "PausedRun"),
     ["call", "done", "partial", "restore", "resume", "sandbox", "save", "throw"]);
+  assert.deepEqual(declaredMembers(readFileSync(new URL("api/template.d.ts", dist), "utf8"), "Template"),
+    ["[Symbol.asyncDispose]", "alive", "create", "dispose", "memoryBytes", "refreshes", "sandbox"]);
 });

@@ -81,3 +81,9 @@ test("--package is repeatable, kept in order and made absolute (Sandbox.create c
   assert.deepEqual(run(["-c", "1"]).options.packages, []);
   assert.throws(() => parseArgs(["--package", "", "-c", "1"], {}), /--package: expected a wheel/);
 });
+
+test("--setup takes an existing file, and refuses --deterministic (a template is a snapshot, not reproducible)", () => {
+  assert.match(run(["--setup", "package.json", "-c", "1"]).options.setup ?? "", /package\.json$/);
+  assert.throws(() => parseArgs(["--setup", "no-such-setup.py", "-c", "1"]), UsageError);
+  assert.throws(() => parseArgs(["--setup", "package.json", "--seed", "3", "-c", "1"]), /--deterministic/);
+});

@@ -125,3 +125,12 @@ test("the CLI refuses a bad --package with a usage error naming the file and the
   assert.equal(r.stdout, "");
   assert.ok(r.stderr.includes(`package ${bad}: unsupported tag cp313-cp313-manylinux_2_17_x86_64`), r.stderr);
 });
+
+test("a template whose setup imported real libraries from wheels serves them to its sandboxes without importing again", async () => {
+  const { Template } = await import("../../src/api/index.js");
+  await using t = await Template.create({ pool, packages: [wheels.attrs, wheels.jinja2, wheels.markupsafe], setup: "import sys, attr, jinja2\nenv = jinja2.Environment(autoescape=True)" });
+  await using sb = await t.sandbox();
+  const result = await sb.run("from importlib.metadata import version\n(env.from_string('{{ x }}').render(x='<i>'), version('attrs'), 'jinja2' in sys.modules)");
+  assert.equal(result.error, null, result.error?.traceback);
+  assert.deepEqual(result.value, ["&lt;i&gt;", "22.2.0", true]);
+});
