@@ -93,17 +93,30 @@ async function answerRun(request: FastifyRequest, reply: FastifyReply, job: Job,
   }
   reply.hijack();
   const raw = reply.raw;
-  raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...runId });
+  let opened = false;
+  // Sent at once, not with the first event (a run still queued has its client waiting for the id meanwhile);
+  // a queued run's once it is accepted, so that the id a client holds always finds its run.
+  const open = () => {
+    if (opened) return;
+    opened = true;
+    raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...runId });
+    raw.flushHeaders();
+  };
+  if (job.id === undefined) open();
   const write = (text: string) => { if (!raw.destroyed) raw.write(text); };
   try {
     const result = await job.start({
       signal: gone.signal,
+      onAccepted: open,
       onStdout: (text) => write(event("stdout", { text })),
       onStderr: (text) => write(event("stderr", { text })),
     });
     write(event("result", result));
   } catch (error) {
-    write(event("error", refusal(error).body));
+    const { status, body } = refusal(error);
+    // Refused before it was accepted: still a plain HTTP answer.
+    if (!opened) raw.writeHead(status, { "content-type": "application/json; charset=utf-8" }).write(JSON.stringify(body));
+    else write(event("error", body));
   } finally {
     raw.end();
   }

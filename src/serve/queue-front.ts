@@ -56,6 +56,7 @@ export class QueueFront implements RemoteRunner {
   run(run: RemoteRun, hooks: RunHooks): Promise<JsonResult> {
     return this.streamed(run.id, hooks, async () => {
       await this.accept(run);
+      hooks.onAccepted?.();
       return finished<JsonResult>(this.queue, this.events, run.id, this.cancelling(this.queue, run.id, run.owner, hooks.signal));
     });
   }

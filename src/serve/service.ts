@@ -81,6 +81,8 @@ export interface RunRequest {
 }
 
 export interface RunHooks {
+  /** A run on a worker host: called once it is accepted (kept in Redis), before any output. */
+  onAccepted?: () => void;
   onStdout?: (text: string) => void;
   onStderr?: (text: string) => void;
   signal?: AbortSignal;
@@ -163,7 +165,9 @@ export class Service {
     }
   }
 
-  private async execute(sandbox: Sandbox, request: RunRequest, hooks: RunHooks, ticket: Ticket): Promise<JsonResult> {
+  private async execute(sandbox: Sandbox, request: RunRequest, { onAccepted, ...hooks }: RunHooks, ticket: Ticket): Promise<JsonResult> {
+    // A local run is accepted as it starts.
+    onAccepted?.();
     const started = performance.now();
     let cpuMs = 0;
     try {
