@@ -98,7 +98,7 @@ export interface Waiting {
   /** Aborts the wait (the client went away): the job is cancelled first. */
   signal?: AbortSignal;
   cancel?: () => Promise<void>;
-  /** Checked every `everyMs` while waiting: a refusal to end the wait with (the session's host died). */
+  /** Checked every half second while waiting: a refusal to end the wait with (the session's host died). */
   watch?: () => Promise<ServiceError | null>;
 }
 
