@@ -102,7 +102,7 @@ export interface Waiting {
   watch?: () => Promise<ServiceError | null>;
 }
 
-const WATCH_EVERY_MS = 500;
+const LOOK_EVERY_MS = 500;
 
 /**
  * A job's return value, or its failure as a refusal. Listens before it looks,
@@ -135,15 +135,17 @@ export function finished<T>(queue: Queue, events: QueueEvents, jobId: string, wa
     emitter.on(`failed:${jobId}`, onFailed);
     if (waiting.signal?.aborted) return onAbort();
     waiting.signal?.addEventListener("abort", onAbort, { once: true });
-    if (waiting.watch) {
-      const watch = waiting.watch;
-      timer = setInterval(() => { void watch().then((error) => { if (error) done(error); }, () => undefined); }, WATCH_EVERY_MS);
-    }
-    void (async () => {
+    // Looked at now and then as well: a QueueEvents made just before the job (a host's, made on first use) can miss
+    // an event sent before its first read of the stream, and a wait must not hang on that.
+    const look = async () => {
+      const error = await waiting.watch?.();
+      if (error) return done(error);
       const job = await Job.fromId(queue, jobId);
       if (!job?.finishedOn) return;
       if (job.failedReason) onFailed({ failedReason: job.failedReason });
       else onCompleted({ returnvalue: job.returnvalue });
-    })().catch(() => undefined);
+    };
+    timer = setInterval(() => { void look().catch(() => undefined); }, LOOK_EVERY_MS);
+    void look().catch(() => undefined);
   });
 }

@@ -88,7 +88,7 @@ test("with --queue, an unknown session and another token's session answer 404", 
   });
 });
 
-/** Polls a call until it answers something else than 200 (the host's key outlives it by up to 2 s). */
+/** Polls a call until it answers something else than 200 (the host's key outlives it by up to 5 s). */
 async function untilRefused(path: string, body: unknown): Promise<{ status: number; body: any }> {
   for (let i = 0; i < 60; i++) {
     const answer = await call(server, body === undefined ? "GET" : "POST", path, body);

@@ -50,9 +50,9 @@ export async function startRedis(): Promise<Redis> {
   };
 }
 
-/** A worker host in this process, with fast stall detection. */
+/** A worker host in this process, with fast stall detection (a 5 s lock: a loaded machine may stall it for 2). */
 export async function localWorker(url: string): Promise<QueueWorker> {
-  const host = new QueueWorker(redisConnection(url), new Pool({ size: 1, warmInterpreters: 1 }), { lockDurationMs: 2000, stalledIntervalMs: 1000 });
+  const host = new QueueWorker(redisConnection(url), new Pool({ size: 1, warmInterpreters: 1 }), { lockDurationMs: 5000, stalledIntervalMs: 1000 });
   await host.ready();
   return host;
 }
@@ -74,9 +74,9 @@ const killer = (process: ChildProcess) => async () => {
   await once(process, "exit");
 };
 
-/** A `pyvisor worker` process (its lock, and so its liveness key, lasts 2 s). */
+/** A `pyvisor worker` process (its lock, and so its liveness key, lasts 5 s: a loaded machine may stall it for 2). */
 export async function workerProcess(url: string): Promise<Child> {
-  const process = child(["worker", "--queue", url, "--pool-size", "1", "--lock-duration", "2"]);
+  const process = child(["worker", "--queue", url, "--pool-size", "1", "--lock-duration", "5"]);
   const [, host] = await waitFor(process, "stderr", /host (\S+), draining/);
   return { process, name: host!, kill: killer(process) };
 }
