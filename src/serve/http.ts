@@ -2,13 +2,12 @@
 // by Ajv (strict: no coercion, unknown fields refused), its body limit answers
 // 413, and closing it stops accepting and waits for requests in flight.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { DisposedError, PyvisorError, SandboxCrashedError } from "../api/index.js";
 import type { Tokens } from "./auth.js";
 import { ServiceError } from "./errors.js";
 import { mountMcp } from "./mcp-http.js";
 import { openApiDocument } from "./openapi.js";
-import { pathQuery, runBodySchema, sessionBodySchema, sessionParams, sessionRunBodySchema, type RequestCaps } from "./schemas.js";
-import { fromApiError, guestPath, type Job, type RunRequest, type SandboxRequest, type Service } from "./service.js";
+import { pathQuery, runBodySchema, runParams, sessionBodySchema, sessionParams, sessionRunBodySchema, type RequestCaps } from "./schemas.js";
+import { guestPath, toServiceError, type Job, type RunRequest, type SandboxRequest, type Service } from "./service.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -58,15 +57,8 @@ function refusal(error: unknown): { status: number; body: ErrorBody; retryAfter?
   if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode === 400 ? 422 : fe.statusCode, body: errorBody(fe.statusCode === 400 ? "InvalidField" : "BadRequest", fe.message, "body") };
   }
-  const refused = fromApiError(error);
+  const refused = toServiceError(error);
   if (refused) return { status: refused.status, body: errorBody(refused.type, refused.message, refused.field), retryAfter: refused.retryAfterSec };
-  if (error instanceof DisposedError) return { status: 404, body: errorBody("NotFound", "the session was closed") };
-  if (error instanceof SandboxCrashedError) return { status: 503, body: errorBody("SandboxCrashedError", error.message) };
-  if (error instanceof PyvisorError) {
-    // File operations fail with the errno's name first ("ENOENT: ...").
-    const status = error.message.startsWith("ENOENT") ? 404 : 409;
-    return { status, body: errorBody(status === 404 ? "NotFound" : "FileError", error.message, "path") };
-  }
   return { status: 500, body: errorBody("InternalError", "internal error") };
 }
 
@@ -91,24 +83,40 @@ const event = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.str
 async function answerRun(request: FastifyRequest, reply: FastifyReply, job: Job, stream: boolean): Promise<void> {
   const gone = new AbortController();
   reply.raw.on("close", () => { if (!reply.raw.writableFinished) gone.abort(); });
+  // A queued run's id: if this front end dies mid-answer, GET /v1/runs/{id} on another still has the result.
+  const runId = job.id !== undefined ? { "x-run-id": job.id } : {};
   if (!stream) {
+    reply.headers(runId);
     const result = await job.start({ signal: gone.signal });
     await reply.type("application/json").send(result);
     return;
   }
   reply.hijack();
   const raw = reply.raw;
-  raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" });
+  let opened = false;
+  // Sent at once, not with the first event (a run still queued has its client waiting for the id meanwhile);
+  // a queued run's once it is accepted, so that the id a client holds always finds its run.
+  const open = () => {
+    if (opened) return;
+    opened = true;
+    raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no", ...runId });
+    raw.flushHeaders();
+  };
+  if (job.id === undefined) open();
   const write = (text: string) => { if (!raw.destroyed) raw.write(text); };
   try {
     const result = await job.start({
       signal: gone.signal,
+      onAccepted: open,
       onStdout: (text) => write(event("stdout", { text })),
       onStderr: (text) => write(event("stderr", { text })),
     });
     write(event("result", result));
   } catch (error) {
-    write(event("error", refusal(error).body));
+    const { status, body } = refusal(error);
+    // Refused before it was accepted: still a plain HTTP answer.
+    if (!opened) raw.writeHead(status, { "content-type": "application/json; charset=utf-8" }).write(JSON.stringify(body));
+    else write(event("error", body));
   } finally {
     raw.end();
   }
@@ -141,14 +149,20 @@ export function buildHttp(service: Service, options: HttpOptions): FastifyInstan
   app.get("/openapi.json", { config: { public: true } }, async () => document);
   app.get("/metrics", async (_request, reply) => reply.type(service.metrics.contentType).send(await service.metrics.text()));
 
-  app.post<{ Body: SandboxRequest & RunRequest & { stream?: boolean } }>("/v1/run", { schema: { body: runBodySchema(caps) } }, async (request, reply) => {
+  app.post<{ Body: SandboxRequest & RunRequest & { stream?: boolean; async?: boolean } }>("/v1/run", { schema: { body: runBodySchema(caps) } }, async (request, reply) => {
+    if (request.body.async === true) {
+      const id = await service.submitRun(request.owner, request.body);
+      return reply.code(202).header("location", `/v1/runs/${id}`).send({ id, status: "queued" });
+    }
     const job = await service.prepareRun(request.owner, request.body);
     await answerRun(request, reply, job, wantsStream(request, request.body));
   });
 
+  app.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: { params: runParams } }, async (request) => service.runStatus(request.owner, request.params.id));
+
   app.post<{ Body: SandboxRequest | undefined }>("/v1/sessions", { schema: { body: sessionBodySchema(caps) } }, async (request, reply) => {
-    const session = await service.openSession(request.owner, request.body ?? {});
-    return reply.code(201).send({ id: session.id, idleTimeoutSeconds: service.config.sessionIdleMs / 1000 });
+    const id = await service.openSession(request.owner, request.body ?? {});
+    return reply.code(201).send({ id, idleTimeoutSeconds: service.config.sessionIdleMs / 1000 });
   });
 
   type SessionRoute = { Params: { id: string } };
@@ -166,16 +180,15 @@ export function buildHttp(service: Service, options: HttpOptions): FastifyInstan
   const fileSchema = { params: sessionParams, querystring: pathQuery };
   app.get<FileRoute>("/v1/sessions/:id/files", { schema: fileSchema }, async (request) => {
     const path = guestPath(request.query.path);
-    const entries = await service.withSession(request.owner, request.params.id, (sandbox) => sandbox.fs.list(path));
-    return { path, entries };
+    return { path, entries: await service.listFiles(request.owner, request.params.id, path) };
   });
   app.get<FileRoute>("/v1/sessions/:id/files/content", { schema: fileSchema }, async (request, reply) => {
-    const data = await service.withSession(request.owner, request.params.id, (sandbox) => sandbox.fs.readFile(guestPath(request.query.path)));
+    const data = await service.readFile(request.owner, request.params.id, request.query.path);
     return reply.type("application/octet-stream").send(Buffer.from(data));
   });
   app.put<FileRoute & { Body: Buffer }>("/v1/sessions/:id/files/content", { schema: fileSchema }, async (request, reply) => {
     if (!Buffer.isBuffer(request.body)) throw new ServiceError(415, "UnsupportedMediaType", "send the file as application/octet-stream", "content-type");
-    await service.withSession(request.owner, request.params.id, (sandbox) => sandbox.fs.writeFile(guestPath(request.query.path), new Uint8Array(request.body)));
+    await service.writeFile(request.owner, request.params.id, request.query.path, new Uint8Array(request.body));
     return reply.code(204).send();
   });
 

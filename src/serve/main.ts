@@ -7,7 +7,9 @@ import { parseSize, Pool, type Isolation } from "../api/index.js";
 import { loadTokens, Tokens } from "./auth.js";
 import { buildHttp } from "./http.js";
 import { createMcpServer } from "./mcp.js";
-import { QUEUE_TIMING, QueueFront, QueueWorker, redisConnection } from "./queue.js";
+import { QUEUE_TIMING, redisConnection } from "./queue.js";
+import { QueueFront } from "./queue-front.js";
+import { QueueWorker } from "./queue-worker.js";
 import { Service } from "./service.js";
 
 export class ServeUsageError extends Error {
@@ -186,7 +188,10 @@ async function worker(options: ServeOptions): Promise<number> {
   if (options.queue === undefined) throw new ServeUsageError("--queue redis://... is required");
   const host = new QueueWorker(redisConnection(options.queue), pool(options), { lockDurationMs: options.lockDurationMs, stalledIntervalMs: Math.max(500, options.lockDurationMs / 2) });
   await host.ready();
-  process.stderr.write(`pyvisor worker: draining ${options.queue}\n`);
+  // The URL without its password: logs are read by more people than hold it.
+  const where = new URL(options.queue);
+  where.password = "";
+  process.stderr.write(`pyvisor worker: host ${host.hostId}, draining ${where.href}\n`);
   const signal = await stopSignal();
   process.stderr.write(`pyvisor worker: ${signal}: finishing runs in progress\n`);
   await host.close();

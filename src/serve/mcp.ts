@@ -6,7 +6,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { versions, type Sandbox } from "../api/index.js";
 import { FIELD_LIMITS } from "./schemas.js";
-import { fromApiError, guestPath, type JsonResult, type Service } from "./service.js";
+import { toServiceError, guestPath, type JsonResult, type Service } from "./service.js";
 
 /** Where a program saves images to show: its PNGs come back as MCP image content. */
 export const OUTPUT_DIR = "output";
@@ -49,7 +49,7 @@ async function tool(work: () => Promise<{ content: Content[]; isError?: boolean 
   try {
     return await work();
   } catch (error) {
-    const refused = fromApiError(error);
+    const refused = toServiceError(error);
     const message = refused ? `${refused.type}: ${refused.message}` : error instanceof Error ? error.message : String(error);
     return { content: [{ type: "text", text: message }], isError: true };
   }
@@ -74,7 +74,7 @@ export function createMcpServer(service: Service, owner: string): McpServer {
   server.registerTool("session_create", {
     description: "Open a session: a sandbox whose globals and files persist across session_run calls. Returns its id.",
     inputSchema: { files },
-  }, (args) => tool(async () => text((await service.openSession(owner, args.files ? { files: args.files } : {})).id)));
+  }, (args) => tool(async () => text(await service.openSession(owner, args.files ? { files: args.files } : {}))));
 
   server.registerTool("session_run", {
     description: `Run Python in a session (its globals and files persist). PNG files saved in ./${OUTPUT_DIR}/ come back as images.`,
@@ -88,18 +88,18 @@ export function createMcpServer(service: Service, owner: string): McpServer {
   server.registerTool("session_list_files", {
     description: "List a directory of a session (default: the working directory /home/user).",
     inputSchema: { session_id: sessionId, path: z.string().max(FIELD_LIMITS.pathChars).optional() },
-  }, (args) => tool(async () => text((await service.withSession(owner, args.session_id, (sb) => sb.fs.list(guestPath(args.path ?? ".")))).join("\n"))));
+  }, (args) => tool(async () => text((await service.listFiles(owner, args.session_id, args.path ?? ".")).join("\n"))));
 
   server.registerTool("session_read_file", {
     description: "Read a text file of a session.",
     inputSchema: { session_id: sessionId, path: z.string().max(FIELD_LIMITS.pathChars) },
-  }, (args) => tool(async () => text(await service.withSession(owner, args.session_id, (sb) => sb.fs.readText(guestPath(args.path))))));
+  }, (args) => tool(async () => text(Buffer.from(await service.readFile(owner, args.session_id, args.path)).toString("utf8"))));
 
   server.registerTool("session_write_file", {
     description: "Write a text file in a session (creates or replaces it).",
     inputSchema: { session_id: sessionId, path: z.string().max(FIELD_LIMITS.pathChars), content: z.string().max(FIELD_LIMITS.stdinChars) },
   }, (args) => tool(async () => {
-    await service.withSession(owner, args.session_id, (sb) => sb.fs.writeFile(guestPath(args.path), args.content));
+    await service.writeFile(owner, args.session_id, args.path, new TextEncoder().encode(args.content));
     return text("written");
   }));
 

@@ -2,7 +2,7 @@
 // the routes validate with (3.1 takes JSON Schema as it is).
 import { versions } from "../api/index.js";
 import {
-  errorSchema, fileListSchema, healthSchema, pathQuery, runBodySchema, runResultSchema, sessionBodySchema,
+  acceptedSchema, errorSchema, fileListSchema, healthSchema, pathQuery, runBodySchema, runResultSchema, runStatusSchema, sessionBodySchema,
   sessionRunBodySchema, sessionSchema, type RequestCaps,
 } from "./schemas.js";
 
@@ -19,6 +19,11 @@ const REFUSALS = {
   503: error("with --queue: the worker running the run died and the run was not idempotent (WorkerLostError)"),
 };
 
+/** With --queue: a session's worker host died (its sandbox with it). */
+const LOST = error("with --queue: the worker host holding the session is gone (SessionLostError)");
+
+const runIdHeader = { "X-Run-Id": { schema: { type: "string" }, description: "with --queue: the run's id (GET /v1/runs/{id}); sent before the first event of a streamed answer" } };
+
 const streamed = {
   "text/event-stream": {
     schema: { type: "string" },
@@ -27,6 +32,7 @@ const streamed = {
 };
 
 const sessionId = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
+const runId = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
 const pathParam = [{ name: "path", in: "query", required: true, schema: pathQuery.properties.path }];
 
 export function openApiDocument(caps: RequestCaps): object {
@@ -35,7 +41,10 @@ export function openApiDocument(caps: RequestCaps): object {
     info: { title: "pyvisor serve", version: versions().pyvisor, description: "Run untrusted Python (CPython 3.13 on WebAssembly) over HTTP." },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
-      schemas: { RunResult: runResultSchema, Error: errorSchema, Session: sessionSchema, FileList: fileListSchema, Health: healthSchema },
+      schemas: {
+        RunResult: runResultSchema, Error: errorSchema, Session: sessionSchema, FileList: fileListSchema, Health: healthSchema,
+        Accepted: acceptedSchema, RunStatus: runStatusSchema,
+      },
     },
     security: [{ bearer: [] }],
     paths: {
@@ -46,45 +55,57 @@ export function openApiDocument(caps: RequestCaps): object {
         post: {
           summary: "run code in a fresh sandbox",
           requestBody: { required: true, content: json(runBodySchema(caps)) },
-          responses: { 200: { description: "the run's result (a failing program is still 200: see error and exitCode)", content: { ...json(result), ...streamed } }, ...REFUSALS },
+          responses: {
+            200: { description: "the run's result (a failing program is still 200: see error and exitCode)", headers: runIdHeader, content: { ...json(result), ...streamed } },
+            202: { description: "with --queue and \"async\": true: accepted (kept in Redis); its result is at Location", headers: { Location: { schema: { type: "string" } } }, content: json({ $ref: "#/components/schemas/Accepted" }) },
+            501: error("\"async\": true without --queue"),
+            ...REFUSALS,
+          },
+        },
+      },
+      "/v1/runs/{id}": {
+        get: {
+          summary: "with --queue: a run's state, and its result once done (kept an hour)",
+          parameters: runId,
+          responses: { 200: { description: "the run's state", content: json({ $ref: "#/components/schemas/RunStatus" }) }, 404: error("no such run (or another token's, or its result expired)"), 401: REFUSALS[401] },
         },
       },
       "/v1/sessions": {
         post: {
           summary: "open a session (a sandbox whose globals and files persist across runs)",
           requestBody: { required: false, content: json(sessionBodySchema(caps)) },
-          responses: { 201: { description: "opened", content: json({ $ref: "#/components/schemas/Session" }) }, 501: error("with --queue: sessions are not offered"), ...REFUSALS },
+          responses: { 201: { description: "opened", content: json({ $ref: "#/components/schemas/Session" }) }, ...REFUSALS },
         },
       },
       "/v1/sessions/{id}": {
-        delete: { summary: "close a session", parameters: sessionId, responses: { 204: { description: "closed" }, 404: error("no such session"), 401: REFUSALS[401] } },
+        delete: { summary: "close a session", parameters: sessionId, responses: { 204: { description: "closed" }, 404: error("no such session"), 410: LOST, 401: REFUSALS[401] } },
       },
       "/v1/sessions/{id}/run": {
         post: {
           summary: "run code in a session",
           parameters: sessionId,
           requestBody: { required: true, content: json(sessionRunBodySchema(caps)) },
-          responses: { 200: { description: "the run's result", content: { ...json(result), ...streamed } }, 404: error("no such session"), ...REFUSALS },
+          responses: { 200: { description: "the run's result", content: { ...json(result), ...streamed } }, 404: error("no such session"), 410: LOST, ...REFUSALS },
         },
       },
       "/v1/sessions/{id}/files": {
         get: {
           summary: "list a directory of the session",
           parameters: [...sessionId, ...pathParam],
-          responses: { 200: { description: "names in the directory", content: json({ $ref: "#/components/schemas/FileList" }) }, 404: error("no such session or path"), 401: REFUSALS[401], 422: REFUSALS[422] },
+          responses: { 200: { description: "names in the directory", content: json({ $ref: "#/components/schemas/FileList" }) }, 404: error("no such session or path"), 410: LOST, 401: REFUSALS[401], 422: REFUSALS[422] },
         },
       },
       "/v1/sessions/{id}/files/content": {
         get: {
           summary: "download a file of the session",
           parameters: [...sessionId, ...pathParam],
-          responses: { 200: { description: "the file's bytes", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, 404: error("no such session or file"), 401: REFUSALS[401] },
+          responses: { 200: { description: "the file's bytes", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, 404: error("no such session or file"), 410: LOST, 401: REFUSALS[401] },
         },
         put: {
           summary: "upload a file to the session (creates or replaces it)",
           parameters: [...sessionId, ...pathParam],
           requestBody: { required: true, content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
-          responses: { 204: { description: "written" }, 404: error("no such session or directory"), 401: REFUSALS[401], 413: REFUSALS[413], 422: REFUSALS[422] },
+          responses: { 204: { description: "written" }, 404: error("no such session or directory"), 410: LOST, 401: REFUSALS[401], 413: REFUSALS[413], 422: REFUSALS[422] },
         },
       },
       "/mcp": { post: { summary: "MCP over streamable HTTP (stateless; JSON-RPC)", responses: { 200: { description: "JSON-RPC answer" }, 401: REFUSALS[401] } } },

@@ -1,32 +1,28 @@
-// Scale-out on BullMQ (Redis): a front end puts runs on a queue, worker hosts
-// drain it, each with its own pool. Results come back as the jobs' return
-// values; streamed output through a Redis channel per job. A worker that dies
-// mid-run lets its job's lock expire: BullMQ's stalled-job check puts it back
-// on the queue once, and the worker that picks it up runs it again only when
-// the request said it is idempotent; otherwise it answers WorkerLostError,
-// so a run is never silently lost nor silently run twice.
-import { randomUUID } from "node:crypto";
-import { Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions } from "bullmq";
-import { Pool } from "../api/index.js";
+// Scale-out on BullMQ (Redis): what the front end (queue-front.ts) and the
+// worker hosts (queue-worker.ts) agree on. One-off runs and session openings
+// go on one shared queue that every worker host drains; a session lives on the
+// host that opened it, and its later calls go on that host's own queue. Output
+// streams back through a Redis channel per job; a cancellation reaches a
+// worker through a channel and a key (the key for a job not started yet).
+import { Job, type ConnectionOptions, type Queue, type QueueEvents } from "bullmq";
 import { ServiceError } from "./errors.js";
-import { Service, type JsonResult, type RunHooks, type RunRequest, type SandboxRequest } from "./service.js";
 
-const QUEUE_NAME = "pyvisor-runs";
+export const QUEUE_NAME = "pyvisor-runs";
+export const hostQueueName = (host: string) => `pyvisor-host-${host}`;
+export const outputChannel = (jobId: string) => `pyvisor:output:${jobId}`;
+export const CANCEL_CHANNEL = "pyvisor:cancel";
+export const cancelKey = (jobId: string) => `pyvisor:cancelled:${jobId}`;
+/** Present while the host is alive (it renews it); a session whose host's key is gone is lost. */
+export const hostKey = (host: string) => `pyvisor:host:${host}`;
+export const sessionKey = (id: string) => `pyvisor:session:${id}`;
+/** A sorted set of the owner's sessions, scored by when each expires (for the session quota). */
+export const ownerSessionsKey = (owner: string) => `pyvisor:sessions:${owner}`;
 
-/** The part of BullMQ's Redis client (ioredis) used for output: its types name only the queue's commands. */
-interface PubSub {
-  subscribe(channel: string): Promise<unknown>;
-  on(event: "message", listener: (channel: string, message: string) => void): unknown;
-  publish(channel: string, message: string): Promise<unknown>;
-  disconnect(): void;
-}
+/** How long a run's result (and a cancelled run's mark) stays readable at GET /v1/runs/{id}. */
+export const RESULT_TTL_S = 3600;
 
-async function pubSubClient(client: Promise<unknown>): Promise<PubSub> {
-  return ((await client) as { duplicate(): PubSub }).duplicate();
-}
-const channelOf = (jobId: string) => `pyvisor:output:${jobId}`;
 /** The failure a front end reads as "the worker died mid-run and the run may not be repeated". */
-const WORKER_LOST = "WorkerLostError";
+export const WORKER_LOST = "WorkerLostError";
 
 export interface QueueTiming {
   /** How long a worker's lock on a run lasts without renewal: a dead worker's run is noticed after about this. */
@@ -37,11 +33,28 @@ export interface QueueTiming {
 
 export const QUEUE_TIMING: QueueTiming = { lockDurationMs: 30_000, stalledIntervalMs: 15_000 };
 
-interface RunJob {
-  owner: string;
-  request: SandboxRequest & RunRequest;
-  cpuBudgetMs: number;
-  idempotent: boolean;
+/**
+ * The Redis commands used beside BullMQ's own, on a client duplicated from
+ * BullMQ's (its types name only what the queue uses; the client passes the
+ * others to ioredis).
+ */
+export interface Redis {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, mode: "PX", ms: number): Promise<unknown>;
+  del(...keys: string[]): Promise<number>;
+  exists(key: string): Promise<number>;
+  publish(channel: string, message: string): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  on(event: "message", listener: (channel: string, message: string) => void): unknown;
+  zadd(key: string, score: number, member: string): Promise<unknown>;
+  zrem(key: string, member: string): Promise<unknown>;
+  zremrangebyscore(key: string, min: string | number, max: string | number): Promise<unknown>;
+  zrange(key: string, start: number, stop: number, scores: "WITHSCORES"): Promise<string[]>;
+  disconnect(): void;
+}
+
+export async function redisClient(client: Promise<unknown>): Promise<Redis> {
+  return ((await client) as { duplicate(): Redis }).duplicate();
 }
 
 /** redis://[user:password@]host[:port][/db] as connection options. */
@@ -59,91 +72,80 @@ export function redisConnection(url: string): ConnectionOptions {
   };
 }
 
-/** The front end's side: enqueue a run, relay its output, await its result. */
-export class QueueFront {
-  private readonly queue: Queue;
-  private readonly events: QueueEvents;
+/** A job's failure crosses Redis as text: a service refusal is kept whole after this mark. */
+const REFUSAL = "pyvisor-refusal:";
 
-  constructor(private readonly connection: ConnectionOptions) {
-    this.queue = new Queue(QUEUE_NAME, { connection });
-    this.events = new QueueEvents(QUEUE_NAME, { connection });
-  }
-
-  async ready(): Promise<void> {
-    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
-  }
-
-  async run(owner: string, request: SandboxRequest & RunRequest, cpuBudgetMs: number, idempotent: boolean, hooks: RunHooks): Promise<JsonResult> {
-    const jobId = randomUUID();
-    // A connection of its own (a subscribed client can do nothing else), only when output is streamed.
-    const subscriber = hooks.onStdout || hooks.onStderr ? await pubSubClient(this.queue.client) : null;
-    try {
-      if (subscriber) {
-        await subscriber.subscribe(channelOf(jobId));
-        subscriber.on("message", (_channel: string, message: string) => {
-          const { fd, text } = JSON.parse(message) as { fd: 1 | 2; text: string };
-          (fd === 1 ? hooks.onStdout : hooks.onStderr)?.(text);
-        });
-      }
-      const data: RunJob = { owner, request, cpuBudgetMs, idempotent };
-      const job = await this.queue.add("run", data, { jobId, attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } });
-      try {
-        return await job.waitUntilFinished(this.events) as JsonResult;
-      } catch (error) {
-        const message = (error as Error).message;
-        if (message.includes(WORKER_LOST) || /stalled more than allowable limit/.test(message)) {
-          throw new ServiceError(503, WORKER_LOST, "the worker running this run died; the run was not repeated (mark a request idempotent to let it be retried once)");
-        }
-        throw new ServiceError(502, "WorkerError", message);
-      }
-    } finally {
-      subscriber?.disconnect();
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.events.close();
-    await this.queue.close();
-  }
+export function encodeRefusal(error: ServiceError): string {
+  return REFUSAL + JSON.stringify({ status: error.status, type: error.type, message: error.message, field: error.field });
 }
 
-/** A worker host: drains the queue into its own pool. */
-export class QueueWorker {
-  private readonly worker: Worker<RunJob, JsonResult>;
-  private readonly service: Service;
-  private publisher: PubSub | null = null;
-
-  constructor(connection: ConnectionOptions, pool: Pool, timing: QueueTiming = QUEUE_TIMING) {
-    // The front end applied the token's quotas; the worker only runs what it was given.
-    this.service = new Service({
-      pool, quotas: { concurrentRuns: Infinity, sessions: 0, cpuSecondsPerMinute: Infinity },
-      sessionIdleMs: 60_000, maxMemoryBytes: Infinity, maxTimeoutMs: Infinity,
-    });
-    this.worker = new Worker<RunJob, JsonResult>(QUEUE_NAME, (job) => this.process(job.id!, job.data, job.stalledCounter), {
-      connection,
-      concurrency: pool.size * 2,
-      lockDuration: timing.lockDurationMs,
-      stalledInterval: timing.stalledIntervalMs,
-      maxStalledCount: 1,
-    });
+/** A failed job's reason as the refusal the client gets. */
+export function decodeFailure(reason: string): ServiceError {
+  if (reason.startsWith(REFUSAL)) {
+    const { status, type, message, field } = JSON.parse(reason.slice(REFUSAL.length)) as { status: number; type: string; message: string; field?: string };
+    return new ServiceError(status, type, message, field);
   }
-
-  async ready(): Promise<void> {
-    await this.worker.waitUntilReady();
-    this.publisher = await pubSubClient(this.worker.client);
+  if (reason.includes(WORKER_LOST) || /stalled more than allowable limit/.test(reason)) {
+    return new ServiceError(503, WORKER_LOST, "the worker running this run died; the run was not repeated (mark a request idempotent to let it be retried once)");
   }
+  return new ServiceError(502, "WorkerError", reason);
+}
 
-  private async process(jobId: string, data: RunJob, stalled: number): Promise<JsonResult> {
-    // Picked up again after its worker died: repeat it only when the caller said that is safe.
-    if (stalled > 0 && !data.idempotent) throw new UnrecoverableError(WORKER_LOST);
-    const publish = (fd: 1 | 2) => (text: string) => { void this.publisher?.publish(channelOf(jobId), JSON.stringify({ fd, text })); };
-    const job = await this.service.prepareRun(data.owner, { ...data.request, cpuTime: Math.min(data.request.cpuTime ?? Infinity, data.cpuBudgetMs) });
-    return job.start({ onStdout: publish(1), onStderr: publish(2) });
-  }
+export const cancelled = (message: string) => new ServiceError(499, "CancelledError", message);
+export const sessionLost = () => new ServiceError(410, "SessionLostError", "the worker host holding this session is gone, and the session's globals and files with it");
 
-  async close(): Promise<void> {
-    await this.worker.close();
-    this.publisher?.disconnect();
-    await this.service.close();
-  }
+export interface Waiting {
+  /** Aborts the wait (the client went away): the job is cancelled first. */
+  signal?: AbortSignal;
+  cancel?: () => Promise<void>;
+  /** Checked every half second while waiting: a refusal to end the wait with (the session's host died). */
+  watch?: () => Promise<ServiceError | null>;
+}
+
+const LOOK_EVERY_MS = 500;
+
+/**
+ * A job's return value, or its failure as a refusal. Listens before it looks,
+ * so a job that finishes in between is not missed (as BullMQ's own
+ * waitUntilFinished does, which cannot be stopped).
+ */
+export function finished<T>(queue: Queue, events: QueueEvents, jobId: string, waiting: Waiting = {}): Promise<T> {
+  // Per-job events ("completed:ID") are emitted by QueueEvents but not named in its types.
+  const emitter = events as unknown as NodeJS.EventEmitter;
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const done = (error: ServiceError | null, value?: T) => {
+      if (settled) return;
+      settled = true;
+      emitter.off(`completed:${jobId}`, onCompleted);
+      emitter.off(`failed:${jobId}`, onFailed);
+      waiting.signal?.removeEventListener("abort", onAbort);
+      clearInterval(timer);
+      if (error) reject(error);
+      else resolve(value as T);
+    };
+    const onCompleted = (args: { returnvalue: unknown }) => done(null, args.returnvalue as T);
+    const onFailed = (args: { failedReason: string }) => done(decodeFailure(args.failedReason));
+    const onAbort = () => {
+      done(cancelled("the client went away"));
+      void waiting.cancel?.().catch(() => undefined);
+    };
+    emitter.on(`completed:${jobId}`, onCompleted);
+    emitter.on(`failed:${jobId}`, onFailed);
+    if (waiting.signal?.aborted) return onAbort();
+    waiting.signal?.addEventListener("abort", onAbort, { once: true });
+    // Looked at now and then as well: a QueueEvents made just before the job (a host's, made on first use) can miss
+    // an event sent before its first read of the stream, and a wait must not hang on that.
+    const look = async () => {
+      const error = await waiting.watch?.();
+      if (error) return done(error);
+      const job = await Job.fromId(queue, jobId);
+      if (!job?.finishedOn) return;
+      if (job.failedReason) onFailed({ failedReason: job.failedReason });
+      else onCompleted({ returnvalue: job.returnvalue });
+    };
+    timer = setInterval(() => { void look().catch(() => undefined); }, LOOK_EVERY_MS);
+    void look().catch(() => undefined);
+  });
 }

@@ -55,7 +55,13 @@ function runProperties(caps: RequestCaps) {
 }
 
 export function runBodySchema(caps: RequestCaps) {
-  return { type: "object", required: ["code"], additionalProperties: false, properties: { ...sandboxProperties(caps), ...runProperties(caps) } };
+  return {
+    type: "object", required: ["code"], additionalProperties: false,
+    properties: {
+      ...sandboxProperties(caps), ...runProperties(caps),
+      async: { type: "boolean", description: "with --queue: answer 202 with the run's id at once; GET /v1/runs/{id} answers its result" },
+    },
+  };
 }
 
 export function sessionRunBodySchema(caps: RequestCaps) {
@@ -66,6 +72,7 @@ export function sessionBodySchema(caps: RequestCaps) {
   return { type: "object", additionalProperties: false, properties: sandboxProperties(caps) };
 }
 
+export const runParams = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 64 } } };
 export const sessionParams = { type: "object", required: ["id"], properties: { id: { type: "string", maxLength: 64 } } };
 export const pathQuery = { type: "object", required: ["path"], additionalProperties: false, properties: { path } };
 
@@ -129,4 +136,19 @@ export const fileListSchema = {
 export const healthSchema = {
   type: "object", required: ["status", "poolSize", "sessions"], additionalProperties: false,
   properties: { status: { const: "ok" }, poolSize: { type: "integer" }, sessions: { type: "integer" } },
+};
+
+export const acceptedSchema = {
+  type: "object", required: ["id", "status"], additionalProperties: false,
+  properties: { id: { type: "string" }, status: { const: "queued" } },
+};
+
+export const runStatusSchema = {
+  type: "object", required: ["id", "status"], additionalProperties: false,
+  properties: {
+    id: { type: "string" },
+    status: { enum: ["queued", "running", "done", "failed", "cancelled"], description: "done: see result (a failing program is done too); failed: the run could not be run (error)" },
+    result: { $ref: "#/components/schemas/RunResult" },
+    error: errorSchema.properties.error,
+  },
 };

@@ -9,6 +9,8 @@ export interface Session {
   readonly id: string;
   readonly owner: string;
   readonly sandbox: Sandbox;
+  /** How long it may stay unused (a worker host keeps each session's front end's setting). */
+  readonly idleMs: number;
   lastUsed: number;
   busy: number;
 }
@@ -17,6 +19,7 @@ export class Sessions {
   private readonly byId = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
 
+  /** `idleMs`: sessions' idle time unless added with their own (and the sweep's pace: a quarter of it). */
   constructor(readonly idleMs: number, private readonly now: () => number = Date.now) {
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(idleMs / 4, 30_000)));
     this.sweeper.unref();
@@ -26,8 +29,8 @@ export class Sessions {
     return this.byId.size;
   }
 
-  add(owner: string, sandbox: Sandbox): Session {
-    const session: Session = { id: randomUUID(), owner, sandbox, lastUsed: this.now(), busy: 0 };
+  add(owner: string, sandbox: Sandbox, idleMs = this.idleMs): Session {
+    const session: Session = { id: randomUUID(), owner, sandbox, idleMs, lastUsed: this.now(), busy: 0 };
     this.byId.set(session.id, session);
     return session;
   }
@@ -48,7 +51,7 @@ export class Sessions {
   nextExpiryMs(owner: string): number {
     let soonest = this.idleMs;
     for (const s of this.byId.values()) {
-      if (s.owner === owner && s.busy === 0) soonest = Math.min(soonest, s.lastUsed + this.idleMs - this.now());
+      if (s.owner === owner && s.busy === 0) soonest = Math.min(soonest, s.lastUsed + s.idleMs - this.now());
     }
     return Math.max(0, soonest);
   }
@@ -74,7 +77,7 @@ export class Sessions {
     const now = this.now();
     for (const session of [...this.byId.values()]) {
       // dispose() does not reject; a failure here must not become an unhandled rejection in the server.
-      if (session.busy === 0 && now - session.lastUsed >= this.idleMs) this.remove(session).catch(() => undefined);
+      if (session.busy === 0 && now - session.lastUsed >= session.idleMs) this.remove(session).catch(() => undefined);
     }
   }
 

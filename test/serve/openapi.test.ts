@@ -3,8 +3,12 @@
 // its path, method and status (with Ajv, the validator fastify itself uses).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv } from "ajv";
+import { redisConnection } from "../../src/serve/queue.js";
+import { QueueFront } from "../../src/serve/queue-front.js";
 import { call, startServer, type Answer, type TestServer } from "./helpers.js";
+import { localWorker, startRedis } from "./redis.js";
 
 let server: TestServer;
 let doc: any;
@@ -41,7 +45,7 @@ test("the document is OpenAPI 3.1 with bearer security and every served path", (
   assert.equal(doc.openapi, "3.1.0");
   assert.deepEqual(doc.components.securitySchemes.bearer, { type: "http", scheme: "bearer" });
   assert.deepEqual(Object.keys(doc.paths).sort(), [
-    "/healthz", "/mcp", "/metrics", "/openapi.json", "/v1/run", "/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/files",
+    "/healthz", "/mcp", "/metrics", "/openapi.json", "/v1/run", "/v1/runs/{id}", "/v1/sessions", "/v1/sessions/{id}", "/v1/sessions/{id}/files",
     "/v1/sessions/{id}/files/content", "/v1/sessions/{id}/run",
   ]);
 });
@@ -90,4 +94,46 @@ test("sessions: open (201), quota (429), run, list, upload (204), download, unkn
 test("GET /metrics answers documented text, and 401 without a token", async () => {
   conforms("GET", "/metrics", await call(server, "GET", "/metrics"));
   conforms("GET", "/metrics", await call(server, "GET", "/metrics", undefined, { token: null }));
+});
+
+test("POST /v1/run async without --queue answers the documented 501; GET /v1/runs/{id} the documented 404", async () => {
+  conforms("POST", "/v1/run", await call(server, "POST", "/v1/run", { code: "1", async: true }));
+  conforms("GET", "/v1/runs/{id}", await call(server, "GET", "/v1/runs/nope"));
+});
+
+test("with --queue: 202 accepted, the run's state (200), a streamed answer's X-Run-Id, a lost session (410) answer as documented", async () => {
+  const redis = await startRedis();
+  const front = new QueueFront(redisConnection(redis.url));
+  await front.ready();
+  const queued = await startServer({ remote: front });
+  const host = await localWorker(redis.url);
+  try {
+    const accepted = await call(queued, "POST", "/v1/run", { code: "6 * 7", async: true });
+    assert.equal(accepted.status, 202);
+    assert.equal(accepted.headers.get("location"), `/v1/runs/${accepted.body.id}`);
+    conforms("POST", "/v1/run", accepted);
+    let state: Answer;
+    for (;;) {
+      state = await call(queued, "GET", `/v1/runs/${accepted.body.id}`);
+      if (state.body.status === "done") break;
+      await sleep(100);
+    }
+    conforms("GET", "/v1/runs/{id}", state);
+    assert.equal(state.body.result.value, 42);
+    const streamed = await call(queued, "POST", "/v1/run", { code: "print(1)", stream: true });
+    assert.ok(doc.paths["/v1/run"].post.responses[200].headers["X-Run-Id"]);
+    assert.match(streamed.headers.get("x-run-id") ?? "", /^[0-9a-f-]{36}$/);
+    const session = await call(queued, "POST", "/v1/sessions", {});
+    conforms("POST", "/v1/sessions", session);
+    // A host that stops takes its sessions with it.
+    await host.close();
+    const lost = await call(queued, "POST", `/v1/sessions/${session.body.id}/run`, { code: "1" });
+    assert.equal(lost.status, 410);
+    conforms("POST", "/v1/sessions/{id}/run", lost);
+  } finally {
+    await host.close().catch(() => undefined);
+    await queued.close();
+    await front.close();
+    await redis.stop();
+  }
 });
