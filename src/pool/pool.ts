@@ -5,12 +5,14 @@
 // any other worker's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
+import { InlineLink, type InlineHost } from "./inline.js";
 import { answerError, lostOutcome, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec } from "../shared/protocol.js";
 import { FsErrno, PyvisorError, SandboxCrashedError } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
 import { checkPoolOptions, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
 export type { Isolation, PoolOptions } from "./options.js";
+export type { InlineHost } from "./inline.js";
 
 /** @internal */
 export interface RunHooks {
@@ -84,7 +86,8 @@ export class Pool {
   private readonly abandoned = new Map<number, WorkerSlot>();
   private closed = false;
   readonly size: number;
-  readonly isolation: Isolation;
+  /** "inline": the pool's one worker is the calling thread (the CLI's one-shot runs; see inline.ts). */
+  readonly isolation: Isolation | "inline";
   private readonly maxQueue: number;
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
@@ -93,10 +96,11 @@ export class Pool {
   /** @internal Sandboxes whose worker died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
-  constructor(options: PoolOptions = {}) {
+  /** @param inline (internal) run the one worker on the calling thread, served by this host: for a caller that is itself one run (the CLI). */
+  constructor(options: PoolOptions = {}, private readonly inline?: InlineHost) {
     options = checkPoolOptions(options);
-    this.size = options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
-    this.isolation = options.isolation ?? "process";
+    this.size = inline !== undefined ? 1 : options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
+    this.isolation = inline !== undefined ? "inline" : options.isolation ?? "process";
     this.maxQueue = options.maxQueuePerWorker ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.warmInterpreters = options.warmInterpreters ?? 2;
@@ -117,7 +121,8 @@ export class Pool {
       exit: (reason) => this.onWorkerExit(slot, reason),
     };
     const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs };
-    slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
+    slot.link = this.inline !== undefined ? new InlineLink(events, options, this.inline)
+      : this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
 
