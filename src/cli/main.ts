@@ -6,7 +6,6 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
 import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, SandboxCrashedError, type RunOptions, type RunResult } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
-import { runConsole } from "./console.js";
 import { HELP, SERVICE_HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
@@ -294,7 +293,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
     const code = prepared === null
-      ? await runConsole(sandbox, options, trace)
+      // Loaded on demand: a program does not pay for readline.
+      ? await (await import("./console.js")).runConsole(sandbox, options, trace)
       : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind, trace, sigint !== null ? (listener) => sigint.listen(listener) : processSigint);
     await sandbox.dispose();
     return code;

@@ -36,7 +36,7 @@ export class InlineLink implements WorkerLink {
 
   constructor(private readonly events: LinkEvents, private readonly options: LinkOptions, private readonly host: InlineHost) {
     // Loaded on demand: a pool of workers elsewhere never loads the engine into the host.
-    this.handler = import("../worker/host.js").then(({ startWorkerHost }) => startWorkerHost(options, {
+    this.handler = import("../worker/host.js").then(({ startWorkerHostAsync }) => startWorkerHostAsync(options, {
       post: (message) => {
         if (!this.dead) events.message(message);
       },

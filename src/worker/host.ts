@@ -2,7 +2,8 @@
 // the interpreters restored from it, and the handling of the pool's messages.
 // A worker thread (thread-main.ts) wires it to its port and shared control
 // block; the pool's in-process link (pool/inline.ts) to the calling thread.
-import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
+import { Interpreter, loadEngine, loadEngineAsync, type Snapshot } from "../engine/engine.js";
+import { stdlibTree } from "../vfs/image.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { GUEST_HOME } from "../shared/defaults.js";
@@ -29,8 +30,23 @@ function epochNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Starts a worker's logic; returns the handler of the pool's messages (one at a time, in order). */
-export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTransport): (message: ToWorker) => void {
+/**
+ * startWorkerHost for a cold start on a thread that has other work (the CLI's
+ * own): the engine compiles in V8's background threads while this thread
+ * builds the stdlib tree and reads the cached snapshot.
+ */
+export async function startWorkerHostAsync(options: WorkerHostOptions, transport: WorkerTransport): Promise<(message: ToWorker) => void> {
+  let cached: Snapshot | undefined;
+  await loadEngineAsync(options.eagerEvalLoop, (files) => {
+    stdlibTree(files);
+    const found = options.snapshotCacheDir === null ? null : readCachedSnapshot(options.snapshotCacheDir, files.key);
+    if (found !== null) cached = found;
+  });
+  return startWorkerHost(options, transport, cached);
+}
+
+/** Starts a worker's logic; returns the handler of the pool's messages (one at a time, in order). `cached`: the snapshot, already read. */
+export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTransport, cached?: Snapshot): (message: ToWorker) => void {
   // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
   // asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
   // the run. A failure here is reported by the first create, which loads again.
@@ -40,7 +56,7 @@ export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTra
     } catch {}
   }
 
-  let snapshot: Snapshot | null | undefined;
+  let snapshot: Snapshot | null | undefined = cached;
   /** One snapshot per worker: an interpreter booted once, with the stdlib core and the guest module imported. */
   function makeSnapshot(): Snapshot | null {
     if (snapshot !== undefined) return snapshot;
