@@ -37,9 +37,10 @@ Running:
   --deterministic       fixed clock (2000-01-01) and seeded randomness, so
                         that runs repeat exactly
   --seed N              seed for --deterministic (implies it; default 0)
-  --isolation process|thread
-                        run the engine in a worker process (default) or a
-                        worker thread (faster start; trusted code only)
+  --isolation inline|process|thread
+                        run the engine in pyvisor's own process (default for
+                        a program; the console uses a worker process), a
+                        worker process or a worker thread
   --trace FILE          write the run's system calls to FILE as JSON lines
                         (untrusted guest text, escaped to ASCII JSON). FILE
                         is opened before the run (an existing regular file
