@@ -68,9 +68,12 @@ class WorkerSlot {
   /** Creates and file operations awaiting an answer. */
   requests = 0;
   alive = true;
+  /** When a sandbox was last placed here (a count): ties go to the worker that waited longest. */
+  lastPlaced = 0;
 }
 
 let nextId = 1;
+let placements = 0;
 /** How long a worker has to answer a hard stop before it is killed (generous: the machine may be loaded). */
 const LAST_RESORT_MS = 2000;
 
@@ -288,7 +291,12 @@ export class Pool {
   /** @internal Places a new sandbox on the least-loaded worker and builds it there. */
   async create(spec: SandboxSpec): Promise<{ sandboxId: number; worker: WorkerSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
-    const worker = this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+    // The least-loaded worker; among equals, the one that waited longest: one sandbox after another
+    // (runPython in a loop) alternates between workers, so each restores its next interpreter while
+    // the other serves, instead of one worker doing both on the caller's time.
+    const load = (w: WorkerSlot) => w.sandboxes.size + w.queued;
+    const worker = this.workers.filter((e) => e.alive).sort((a, b) => load(a) - load(b) || a.lastPlaced - b.lastPlaced)[0]!;
+    worker.lastPlaced = ++placements;
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);
     this.request(worker, 1);

@@ -25,6 +25,9 @@ export interface WorkerTransport extends Omit<ThreadServices, "takeInterpreter" 
   post(message: Exclude<FromWorker, { type: "call" }>): void;
 }
 
+/** How long after taking an interpreter the worker restores the next one (see scheduleRefill). */
+const REFILL_DELAY_MS = 2;
+
 /** Wall-clock ms, comparable with the host process's (see RunRequest.queuedAtEpochMs). */
 function epochNow(): number {
   return performance.timeOrigin + performance.now();
@@ -108,14 +111,16 @@ export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTra
   function scheduleRefill(): void {
     if (refillScheduled || warmLimit === 0 || options.warmInterpreters === 0) return;
     refillScheduled = true;
-    setImmediate(() => {
+    // After a short delay, not at once: the sandbox just created is about to get its run, which should
+    // not wait behind a restore (the messages of a burst come first; the refill takes the idle time).
+    setTimeout(() => {
       refillScheduled = false;
       if (warm.length >= options.warmInterpreters) return;
       const interpreter = reuse() ?? restore(warmLimit);
       if (interpreter === null) return;
       warm.push(interpreter);
       scheduleRefill();
-    });
+    }, REFILL_DELAY_MS);
   }
 
   function takeInterpreter(memoryLimitBytes: number): Interpreter | null {
