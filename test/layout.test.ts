@@ -20,7 +20,8 @@ const ALLOWED: Record<string, string[]> = {
   packages: ["shared"],
   kernel: ["vfs", "policy", "shared"],
   worker: ["kernel", "vfs", "policy", "engine", "packages", "shared"],
-  pool: ["shared"],
+  // A pool may host its one worker on the calling thread (inline.ts, loaded on demand).
+  pool: ["worker", "shared"],
   api: ["pool", "policy", "packages", "shared"],
   // The CLI loads serve/ on demand for `pyvisor serve` and `pyvisor mcp`.
   cli: ["api", "serve"],

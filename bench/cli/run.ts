@@ -24,6 +24,7 @@ import { loadavg, tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BENCHMARKS, HARNESS, type Benchmark } from "../compute/programs.js";
+import { writeFigures } from "../options.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..", "..");
@@ -55,6 +56,7 @@ function parseOptions(args: string[]): Options {
     else if (arg === "--starts") options.starts = count();
     else if (arg === "--no-compute") options.compute = false;
     else if (arg === "--no-start") options.start = false;
+    else if (arg === "--json") value(); // read by writeFigures
     else fail(`unknown option ${arg}; options: --node24, --flags "<v8 flags>", --baseline DIR, --only a,b, --repeat n, --starts n, --no-compute, --no-start`);
   }
   return options;
@@ -89,6 +91,10 @@ function lastNumber(stdout: string): number {
   return Number(stdout.trim().split("\n").at(-1));
 }
 
+/** Figures for --json, by configuration label. */
+const figures: Record<string, { computeGeomean?: number; coldStartMs?: number; nativePython3Ms?: number }> = {};
+const figuresOf = (config: Config) => (figures[config.label] ??= {});
+
 function compute(configs: Config[], benchmarks: Benchmark[], repeat: number, dir: string): void {
   // Interleaved (benchmark, round, configuration), so that a burst of load spoils one sample of several figures.
   const warm = new Map<string, number>();
@@ -117,6 +123,7 @@ function compute(configs: Config[], benchmarks: Benchmark[], repeat: number, dir
       console.log(`  ${b.name.padEnd(16)}${cold.toFixed(1).padStart(10)}${api.toFixed(1).padStart(10)}${`${(cold / api).toFixed(2)}x`.padStart(8)}`);
       return cold / api;
     });
+    figuresOf(config).computeGeomean = geomean(ratios);
     console.log(`  ${"geomean".padEnd(36)}${`${geomean(ratios).toFixed(2)}x`.padStart(8)}   (goal: <= 1.3x)\n`);
   });
 }
@@ -142,6 +149,7 @@ function coldStart(configs: Config[], starts: number): void {
   console.log(`  native ${PYTHON3}: ${median(native).toFixed(1)} ms`);
   configs.forEach((config, c) => {
     const m = median(times[c]!);
+    Object.assign(figuresOf(config), { coldStartMs: m, nativePython3Ms: median(native) });
     console.log(`  ${config.label}: ${m.toFixed(1)} ms = ${(m / median(native)).toFixed(1)}x native`);
   });
   console.log("  (goal: <= 100 ms on Node 24, <= 150 ms on Node 20)\n");
@@ -169,6 +177,7 @@ function main(): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  writeFigures(process.argv, figures);
 }
 
 main();

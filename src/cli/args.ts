@@ -34,7 +34,8 @@ export interface CliOptions {
   deterministic: boolean;
   seed?: number;
   json: boolean;
-  isolation: Isolation;
+  /** Where the engine runs: "inline" (the default) in this process, for a program; the console always has a worker. */
+  isolation: CliIsolation;
   quiet: boolean;
   /** -u: stdout and stderr unbuffered, as python -u. */
   unbuffered: boolean;
@@ -61,6 +62,16 @@ const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
 const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation", "setup"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
+
+export type CliIsolation = Isolation | "inline";
+
+function isolationOf(value: string | undefined): CliIsolation | undefined {
+  return value === "inline" || value === "process" || value === "thread" ? value : undefined;
+}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
 
 function seconds(flag: string, value: string): number {
   const n = /^\s*\d+(\.\d*)?\s*$|^\s*\.\d+\s*$/.test(value) ? Number(value) : NaN;
@@ -125,7 +136,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     env: {},
     deterministic: false,
     json: false,
-    isolation: environment.PYVISOR_ISOLATION === "thread" ? "thread" : "process",
+    isolation: isolationOf(environment.PYVISOR_ISOLATION) ?? "inline",
     quiet: false,
     unbuffered: false,
   };
@@ -184,8 +195,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
         break;
       }
       case "isolation":
-        if (value !== "process" && value !== "thread") throw new UsageError(`--isolation: expected "process" or "thread", got ${JSON.stringify(value)}`);
-        options.isolation = value;
+        options.isolation = isolationOf(value) ?? usage(`--isolation: expected "inline", "process" or "thread", got ${JSON.stringify(value)}`);
         break;
     }
   };

@@ -49,9 +49,10 @@ Running:
                         and the options, so later runs skip the setup (not
                         with --mount, --tmp or --package: those files may
                         change)
-  --isolation process|thread
-                        run the engine in a worker process (default) or a
-                        worker thread (faster start; trusted code only)
+  --isolation inline|process|thread
+                        run the engine in pyvisor's own process (default for
+                        a program; the console uses a worker process), a
+                        worker process or a worker thread
   --trace FILE          write the run's system calls to FILE as JSON lines
                         (untrusted guest text, escaped to ASCII JSON). FILE
                         is opened before the run (an existing regular file

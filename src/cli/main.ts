@@ -6,11 +6,11 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
 import { DEFAULTS, defaultSnapshotCacheDir, InvalidOptionsError, toJSON, Pool, Sandbox, SandboxCrashedError, Template, TemplateSetupError, type RunOptions, type RunResult, type SandboxOptions } from "../api/index.js";
 import { parseArgs, UsageError, type CliOptions, type Parsed, type Program } from "./args.js";
-import { runConsole } from "./console.js";
 import { HELP, SERVICE_HELP, versionLine } from "./help.js";
 import { StderrGate, setupGuest } from "./guest.js";
 import { EXIT, judge, wasStopped } from "./report.js";
 import { readWriteMountHolding, TraceFile } from "./trace.js";
+import { SigintWatch, SyncStdin } from "./inline-host.js";
 
 /** Where the program's file is placed in the sandbox when no --mount holds it. */
 const GUEST_HOME = DEFAULTS.cwd;
@@ -128,7 +128,16 @@ function createFailure(error: unknown): number {
   return usageError(message);
 }
 
-async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: AsyncIterable<Uint8Array> | Uint8Array, options: CliOptions, kind: Program["kind"], trace: TraceFile | null): Promise<number> {
+/** Sets the Ctrl-C listener for the run; returns its removal. */
+type ListenSigint = (listener: () => void) => () => void;
+
+/** Ctrl-C through node's event loop: for a run in a worker, which leaves the loop free. */
+const processSigint: ListenSigint = (listener) => {
+  process.on("SIGINT", listener);
+  return () => process.off("SIGINT", listener);
+};
+
+async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: AsyncIterable<Uint8Array> | Uint8Array, options: CliOptions, kind: Program["kind"], trace: TraceFile | null, listenSigint: ListenSigint): Promise<number> {
   const controller = new AbortController();
   // As in python, Ctrl-C raises KeyboardInterrupt in the program, which may
   // catch it. A program that goes on regardless is cancelled by the second
@@ -143,7 +152,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: AsyncIter
       process.exit(EXIT.interrupted);
     }
   };
-  process.on("SIGINT", onSigint);
+  const unlisten = listenSigint(onSigint);
   const stderr = new StderrGate((chunk) => { process.stderr.write(chunk); }, options.timeoutMs, controller.signal);
   let result: RunResult;
   try {
@@ -160,7 +169,7 @@ async function runProgram(sandbox: Sandbox, prepared: Prepared, stdin: AsyncIter
       : prepared.kind === "module" ? sandbox.runModule(prepared.module, runOptions)
       : sandbox.run(prepared.code, runOptions));
   } finally {
-    process.off("SIGINT", onSigint);
+    unlisten();
   }
   const cancelled = controller.signal.aborted;
   stderr.close(wasStopped(result) || cancelled);
@@ -221,6 +230,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const interactive = program.kind === "none" && stdinIsTTY;
   if (interactive && options.json) return usageError("--json needs a program (-c, -m, FILE or -), not the console");
 
+  // A one-shot program runs on this thread (no worker to start): Ctrl-C is watched from a helper thread
+  // from now on, so that it is armed by the time the run starts (see inline-host.ts).
+  const inline = !interactive && options.isolation === "inline";
+  const sigint = inline ? new SigintWatch() : null;
   let prepared: Prepared | null = null;
   let stdin: AsyncIterable<Uint8Array> | Uint8Array = new Uint8Array(0);
   let trace: TraceFile | null = null;
@@ -246,7 +259,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   // A -c one-liner or the console is short and interactive: it keeps the fast start; a program (a file, -m,
   // piped source) gets its eval loop compiled up front, so that compute runs at full speed from its first line.
   const eagerEvalLoop = snapshotCache && (program.kind === "file" || program.kind === "module" || program.kind === "stdin" || (program.kind === "none" && !process.stdin.isTTY));
-  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache, eagerEvalLoop, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
+  const poolOptions = { size: 1, snapshotCache, eagerEvalLoop, warmInterpreters: interactive ? 1 : 0 };
+  let pool: Pool;
+  if (sigint !== null) {
+    const stdinReader = new SyncStdin();
+    pool = new Pool(poolOptions, { readStdin: (deadlineMs, interrupted) => stdinReader.read(deadlineMs, interrupted), poll: () => sigint.poll() });
+  } else {
+    // The console keeps its engine in a worker (an --isolation inline console runs as the default one does).
+    pool = new Pool({ ...poolOptions, isolation: options.isolation === "inline" ? "process" : options.isolation });
+  }
   try {
     let sandbox: Sandbox;
     try {
@@ -271,9 +292,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     // A program names its sys.path[0] in its request; the console prepares its interpreter once.
     if (prepared === null) await setupGuest(sandbox, "", true);
+    if (sigint !== null) {
+      try {
+        await sigint.armed;
+      } catch (error) {
+        process.stderr.write(`pyvisor: ${error instanceof Error ? error.message : String(error)}\n`);
+        return EXIT.crashed;
+      }
+    }
     const code = prepared === null
-      ? await runConsole(sandbox, options, trace)
-      : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind, trace);
+      // Loaded on demand: a program does not pay for readline.
+      ? await (await import("./console.js")).runConsole(sandbox, options, trace)
+      : await runProgram(sandbox, prepared, stdin, options, program.kind === "none" ? "stdin" : program.kind, trace, sigint !== null ? (listener) => sigint.listen(listener) : processSigint);
     await sandbox.dispose();
     return code;
   } finally {

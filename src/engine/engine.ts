@@ -36,6 +36,24 @@ function guestFiles(): Record<string, Uint8Array> {
   return files;
 }
 
+/** The engine's files besides python.wasm, and its key. */
+type EngineFiles = Omit<Engine, "module">;
+
+function engineFiles(): EngineFiles {
+  const guest = guestFiles();
+  const image = readFileSync(join(ENGINE_DIR, "stdlib.img"));
+  const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));
+  for (const [name, contents] of Object.entries(guest).sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(name).update(contents);
+  return { image, guest, key: hash.digest("hex").slice(0, 32) };
+}
+
+function engineBytes(eagerEvalLoop: boolean): Uint8Array<ArrayBuffer> {
+  const bytes: Uint8Array<ArrayBuffer> = readFileSync(join(ENGINE_DIR, "python.wasm"));
+  if (!eagerEvalLoop) return bytes;
+  enableCompilationHints();
+  return withEvalLoopHint(bytes);
+}
+
 /**
  * The engine of this process, loaded by the first call. `eagerEvalLoop`
  * (first call only): compile the eval loop with TurboFan up front
@@ -45,19 +63,24 @@ function guestFiles(): Record<string, Uint8Array> {
  * eval loop tiered up by CPython's start-up: no hint.
  */
 export function loadEngine(eagerEvalLoop = false): Engine {
-  if (engine === null) {
-    let bytes: Uint8Array<ArrayBuffer> = readFileSync(join(ENGINE_DIR, "python.wasm"));
-    if (eagerEvalLoop) {
-      enableCompilationHints();
-      bytes = withEvalLoopHint(bytes);
-    }
-    const module = new WebAssembly.Module(bytes);
-    const guest = guestFiles();
-    const image = readFileSync(join(ENGINE_DIR, "stdlib.img"));
-    const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));
-    for (const [name, contents] of Object.entries(guest).sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(name).update(contents);
-    engine = { module, image, guest, key: hash.digest("hex").slice(0, 32) };
-  }
+  engine ??= { module: new WebAssembly.Module(engineBytes(eagerEvalLoop)), ...engineFiles() };
+  return engine;
+}
+
+/**
+ * loadEngine for a cold start on one thread: the module is validated and
+ * compiled by V8's background threads while this thread reads the other
+ * files and does `meanwhile` with them (e.g. reading a cached snapshot).
+ */
+export async function loadEngineAsync(eagerEvalLoop: boolean, meanwhile: (files: EngineFiles) => void): Promise<Engine> {
+  if (engine !== null) return engine;
+  const compiling = WebAssembly.compile(engineBytes(eagerEvalLoop));
+  // A failure of `meanwhile` leaves the compile to settle unobserved: the caller loads again.
+  compiling.catch(() => undefined);
+  const files = engineFiles();
+  meanwhile(files);
+  const module = await compiling;
+  engine ??= { module, ...files };
   return engine;
 }
 

@@ -2,7 +2,8 @@
 // either directly (a worker thread in this process) or through a worker
 // process that hosts the thread (the default: a guest that crashes V8 on
 // Node 20/22 takes down only that process). Both look the same to the pool.
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
@@ -33,6 +34,9 @@ export interface WorkerLink {
   /** Lets the host process exit while the worker idles. */
   setBusy(busy: boolean): void;
 }
+
+/** node:child_process, loaded with the first worker process (a pool of threads or the inline CLI never needs it). */
+const childProcess = () => createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
 
 const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
@@ -174,7 +178,7 @@ export class ProcessLink implements WorkerLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = fork(PROCESS_ENTRY, [JSON.stringify(options), String(process.pid)], {
+    this.child = childProcess().fork(PROCESS_ENTRY, [JSON.stringify(options), String(process.pid)], {
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: options.execArgv ?? [],

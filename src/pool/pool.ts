@@ -5,12 +5,14 @@
 // any other worker's runs.
 import { availableParallelism } from "node:os";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
+import { InlineLink, type InlineHost } from "./inline.js";
 import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 import { FsErrno, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
 import { defaultSnapshotCacheDir } from "../shared/defaults.js";
 import { checkPoolOptions, hashSecretRotation, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
 export type { Isolation, PoolOptions } from "./options.js";
+export type { InlineHost } from "./inline.js";
 
 /** @internal */
 export interface RunHooks {
@@ -68,9 +70,12 @@ class WorkerSlot {
   alive = true;
   /** Templates installed in this worker (a replacement worker starts with none). */
   templates = new Set<number>();
+  /** When a sandbox was last placed here (a count): ties go to the worker that waited longest. */
+  lastPlaced = 0;
 }
 
 let nextId = 1;
+let placements = 0;
 /** How long a worker has to answer a hard stop before it is killed (generous: the machine may be loaded). */
 const LAST_RESORT_MS = 2000;
 
@@ -86,7 +91,8 @@ export class Pool {
   private readonly abandoned = new Map<number, WorkerSlot>();
   private closed = false;
   readonly size: number;
-  readonly isolation: Isolation;
+  /** "inline": the pool's one worker is the calling thread (the CLI's one-shot runs; see inline.ts). */
+  readonly isolation: Isolation | "inline";
   private readonly maxQueue: number;
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
@@ -96,10 +102,11 @@ export class Pool {
   /** @internal Sandboxes whose worker died, or that a hard stop discarded: their state is gone. */
   readonly lostSandboxes = new Set<number>();
 
-  constructor(options: PoolOptions = {}) {
+  /** @param inline (internal) run the one worker on the calling thread, served by this host: for a caller that is itself one run (the CLI). */
+  constructor(options: PoolOptions = {}, private readonly inline?: InlineHost) {
     options = checkPoolOptions(options);
-    this.size = options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
-    this.isolation = options.isolation ?? "process";
+    this.size = inline !== undefined ? 1 : options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
+    this.isolation = inline !== undefined ? "inline" : options.isolation ?? "process";
     this.maxQueue = options.maxQueuePerWorker ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.warmInterpreters = options.warmInterpreters ?? 2;
@@ -121,7 +128,8 @@ export class Pool {
       exit: (reason) => this.onWorkerExit(slot, reason),
     };
     const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs, rotation: this.rotation };
-    slot.link = this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
+    slot.link = this.inline !== undefined ? new InlineLink(events, options, this.inline)
+      : this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
   }
 
@@ -284,8 +292,15 @@ export class Pool {
     this.updateBusy(slot);
   }
 
+  /**
+   * The least-loaded worker; among equals, the one that waited longest for a
+   * sandbox: one sandbox after another (runPython in a loop) alternates
+   * between workers, so each restores its next interpreter while the other
+   * serves, instead of one worker doing both on the caller's time.
+   */
   private leastLoaded(): WorkerSlot {
-    return this.workers.filter((e) => e.alive).sort((a, b) => a.sandboxes.size + a.queued - (b.sandboxes.size + b.queued))[0]!;
+    const load = (w: WorkerSlot) => w.sandboxes.size + w.queued;
+    return this.workers.filter((e) => e.alive).sort((a, b) => load(a) - load(b) || a.lastPlaced - b.lastPlaced)[0]!;
   }
 
   /**
@@ -297,6 +312,7 @@ export class Pool {
   async create(spec: SandboxSpec, template?: { id: number; state: TemplateState }, restore?: DurablePayload): Promise<{ sandboxId: number; worker: WorkerSlot }> {
     if (this.closed) throw new PyvisorError("the pool is closed");
     const worker = this.leastLoaded();
+    worker.lastPlaced = ++placements;
     if (template !== undefined) this.install(worker, template.id, template.state);
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);

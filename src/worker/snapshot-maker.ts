@@ -1,5 +1,5 @@
 // Entry of a helper thread that boots fresh snapshots for its worker thread
-// (hash secret rotation, see thread-main.ts): a boot takes 150-250 ms of CPU,
+// (hash secret rotation, see host.ts): a boot takes 150-250 ms of CPU,
 // which here does not hold up the sandboxes the worker thread serves.
 // Each message asks for one snapshot; the answer is the snapshot, or null.
 import { parentPort, workerData } from "node:worker_threads";

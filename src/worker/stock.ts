@@ -1,9 +1,12 @@
-// Interpreters of one snapshot, kept ready in a worker thread: restored ahead
-// of demand (for the memory limit last asked for: a memory's maximum is fixed
-// when it is made) and recycled from disposed sandboxes by resetting them to
-// the snapshot. A thread has one stock for the bare interpreter and one per
-// template it holds.
+// Interpreters of one snapshot, kept ready in a worker (host.ts): restored
+// ahead of demand (for the memory limit last asked for: a memory's maximum is
+// fixed when it is made) and recycled from disposed sandboxes by resetting
+// them to the snapshot. A worker has one stock for the bare interpreter and
+// one per template it holds.
 import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
+
+/** How long after an interpreter is taken (or given back) the stock restores the next one (see scheduleRefill). */
+const REFILL_DELAY_MS = 2;
 
 export class InterpreterStock {
   private warm: Interpreter[] = [];
@@ -88,15 +91,17 @@ export class InterpreterStock {
   }
 
   private scheduleRefill(): void {
-    if (this.refillScheduled || this.warmLimit === 0 || this.closed) return;
+    if (this.refillScheduled || this.warmLimit === 0 || this.warmCount === 0 || this.closed) return;
     this.refillScheduled = true;
-    setImmediate(() => {
+    // After a short delay, not at once: the sandbox just created is about to get its run, which should
+    // not wait behind a restore (the messages of a burst come first; the refill takes the idle time).
+    setTimeout(() => {
       this.refillScheduled = false;
       if (this.warm.length >= this.warmCount || this.warmLimit === 0) return;
       const interpreter = this.reuse() ?? this.restore(this.warmLimit);
       if (interpreter === null) return;
       this.warm.push(interpreter);
       this.scheduleRefill();
-    });
+    }, REFILL_DELAY_MS);
   }
 }

@@ -1,6 +1,6 @@
 // The pyvisor command, driven through `node bin/pyvisor.js`: every program
 // form, every flag, the exit statuses and every bad-usage case.
-// Most runs use `--isolation thread` (faster); isolation itself is tested apart.
+// Most runs use the default isolation (inline); the others are tested apart.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, pyvisor } from "./helpers.js";
 
-const T = ["--isolation", "thread"];
+/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
+const T: string[] = [];
 let dir: string;
 
 before(() => {
@@ -304,8 +305,8 @@ describe("running", () => {
     assert.equal((JSON.parse(slow.stdout) as { error: { type: string } }).error.type, "TimeoutError");
   });
 
-  test("--isolation process and thread both run the program", () => {
-    for (const isolation of ["process", "thread"]) {
+  test("--isolation inline, process and thread all run the program", () => {
+    for (const isolation of ["inline", "process", "thread"]) {
       const r = pyvisor(["--isolation", isolation, "-c", "print('ok')"]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, "ok\n");
@@ -360,7 +361,7 @@ describe("bad usage: one line on stderr, exit 2", () => {
     ["option missing its value", ["--memory"], /option --memory needs an argument/],
     ["-c missing its value", ["-c"], /option -c needs an argument/],
     ["-m missing its value", ["-m"], /option -m needs an argument/],
-    ["--isolation bad", ["--isolation", "vm", "-c", "1"], /--isolation: expected "process" or "thread"/],
+    ["--isolation bad", ["--isolation", "vm", "-c", "1"], /--isolation: expected "inline", "process" or "thread"/],
     ["--seed bad", ["--seed", "-3", "-c", "1"], /--seed: expected a non-negative integer/],
     ["flag given a value", ["--json=yes", "-c", "1"], /option --json takes no argument/],
     ["--trace to an unwritable place", ["--trace", "/no/such/dir/t.jsonl", "-c", "1"], /--trace: cannot write/],

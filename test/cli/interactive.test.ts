@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { BIN } from "./helpers.js";
 
-const T = ["--isolation", "thread"];
+/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
+const T: string[] = [];
 /** Far beyond any of these runs on a loaded machine; only a hang reaches it. */
 const HANG_MS = 60_000;
 
@@ -99,6 +100,15 @@ test("Ctrl-C runs the program's own except KeyboardInterrupt: it prints and exit
 
 test("a terminal's Ctrl-C reaching the whole process group (worker process too) still runs the program's handler", async () => {
   const run = start(["--isolation", "process", "-c", CATCHES], { group: true, closeStdin: true });
+  await run.waitFor("ready");
+  process.kill(-run.child.pid!, "SIGINT");
+  const r = await run.exit;
+  assert.equal(r.stdout, "ready\ncaught\n");
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test("a terminal's Ctrl-C reaching the whole process group of an inline run (its helper threads too) runs the program's handler once", async () => {
+  const run = start([...T, "-c", CATCHES], { group: true, closeStdin: true });
   await run.waitFor("ready");
   process.kill(-run.child.pid!, "SIGINT");
   const r = await run.exit;

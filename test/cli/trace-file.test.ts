@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, pyvisor } from "./helpers.js";
 
-const T = ["--isolation", "thread"];
+/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
+const T: string[] = [];
 const VICTIM_TEXT = "# the user's shell rc file\n";
 let base: string;
 let count = 0;
