@@ -34,7 +34,7 @@ export interface CliOptions {
   deterministic: boolean;
   seed?: number;
   json: boolean;
-  /** Where the engine runs: "inline" (the default) in this process, for a program; the console always has a worker. */
+  /** Where the engine runs: a worker process (the default), a worker thread, or "inline" in this process for a program (measured slower; see bench/README.md); the console always has a worker. */
   isolation: CliIsolation;
   quiet: boolean;
   /** -u: stdout and stderr unbuffered, as python -u. */
@@ -136,7 +136,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     env: {},
     deterministic: false,
     json: false,
-    isolation: isolationOf(environment.PYVISOR_ISOLATION) ?? "inline",
+    isolation: isolationOf(environment.PYVISOR_ISOLATION) ?? "process",
     quiet: false,
     unbuffered: false,
   };

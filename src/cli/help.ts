@@ -50,9 +50,9 @@ Running:
                         with --mount, --tmp or --package: those files may
                         change)
   --isolation inline|process|thread
-                        run the engine in pyvisor's own process (default for
-                        a program; the console uses a worker process), a
-                        worker process or a worker thread
+                        run the engine in pyvisor's own process (a program
+                        only; the console uses a worker process), a worker
+                        process (the default) or a worker thread
   --trace FILE          write the run's system calls to FILE as JSON lines
                         (untrusted guest text, escaped to ASCII JSON). FILE
                         is opened before the run (an existing regular file

@@ -57,8 +57,9 @@ test("mounts: ro by default, :rw, --tmp is a rw mount at /tmp; --env adds to the
   assert.equal(p.options.env.HOME, "/home/user");
 });
 
-test("isolation: --isolation, else PYVISOR_ISOLATION, else inline", () => {
-  assert.equal(run(["-c", "1"]).options.isolation, "inline");
+test("isolation: --isolation, else PYVISOR_ISOLATION, else process", () => {
+  assert.equal(run(["-c", "1"]).options.isolation, "process");
+  assert.equal(run(["--isolation", "inline", "-c", "1"]).options.isolation, "inline");
   assert.equal(run(["-c", "1"], { PYVISOR_ISOLATION: "thread" }).options.isolation, "thread");
   assert.equal(run(["--isolation", "process", "-c", "1"], { PYVISOR_ISOLATION: "thread" }).options.isolation, "process");
 });

@@ -1,6 +1,6 @@
 // The pyvisor command, driven through `node bin/pyvisor.js`: every program
 // form, every flag, the exit statuses and every bad-usage case.
-// Most runs use the default isolation (inline); the others are tested apart.
+// Most runs use --isolation inline (no worker process per test); the others, and the default (process), are tested apart.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, pyvisor } from "./helpers.js";
 
-/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
-const T: string[] = [];
+/** The engine in the pyvisor process (inline): no worker process to start per test. The default, process, has tests of its own. */
+const T: string[] = ["--isolation", "inline"];
 let dir: string;
 
 before(() => {

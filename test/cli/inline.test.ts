@@ -12,8 +12,8 @@ import { BIN, ROOT } from "./helpers.js";
 /** Far beyond any of these runs on a loaded machine; only a hang reaches it. */
 const HANG_MS = 60_000;
 
-test("a one-shot program starts no worker process: the engine runs in the pyvisor process", async () => {
-  const child = spawn(process.execPath, [BIN, "-c", "import time\nprint('ready', flush=True)\ntime.sleep(3)\nprint('done')"], { cwd: ROOT });
+test("--isolation inline: a one-shot program starts no worker process, the engine runs in the pyvisor process", async () => {
+  const child = spawn(process.execPath, [BIN, "--isolation", "inline", "-c", "import time\nprint('ready', flush=True)\ntime.sleep(3)\nprint('done')"], { cwd: ROOT });
   let stdout = "";
   const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
   await new Promise<void>((ready, failed) => {

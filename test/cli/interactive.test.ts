@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { BIN } from "./helpers.js";
 
-/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
-const T: string[] = [];
+/** The engine in the pyvisor process (inline): no worker process to start per test. The default, process, has tests of its own. */
+const T: string[] = ["--isolation", "inline"];
 /** Far beyond any of these runs on a loaded machine; only a hang reaches it. */
 const HANG_MS = 60_000;
 

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, pyvisor } from "./helpers.js";
 
-/** The default: a one-shot program runs its engine in the pyvisor process (inline). */
-const T: string[] = [];
+/** The engine in the pyvisor process (inline): no worker process to start per test. The default, process, has tests of its own. */
+const T: string[] = ["--isolation", "inline"];
 const VICTIM_TEXT = "# the user's shell rc file\n";
 let base: string;
 let count = 0;
