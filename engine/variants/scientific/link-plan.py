@@ -3,7 +3,7 @@
     python3 link-plan.py <meson build dir> <out dir>
 
 Reads the link lists that cc.sh wrote in place of each extension module
-(<name>.cpython-313-wasm32-wasi.so) and writes, into <out dir>:
+(<name>.cpython-313-<platform>.so) and writes, into <out dir>:
   inittab.c  - pyvisor_extend_inittab(), registering each module's PyInit_
                function under its dotted name (numpy._core._multiarray_umath)
   objects    - the modules' object files, one a line, each source file once
@@ -15,17 +15,19 @@ hold each symbol once, so the first object of each source is kept.
 """
 import json
 import os
+import re
 import sys
 
-SUFFIX = ".cpython-313-wasm32-wasi.so"
+# The suffix is the build Python's (meson asks the native interpreter); only the name before it matters.
+SUFFIX = re.compile(r"\.cpython-313-[^.]*\.so$")
 
 
 def modules(build_dir):
     for root, _dirs, files in os.walk(build_dir):
         for name in sorted(files):
-            if name.endswith(SUFFIX):
+            if SUFFIX.search(name):
                 path = os.path.join(root, name)
-                dotted = os.path.relpath(path, build_dir)[: -len(SUFFIX)].replace(os.sep, ".")
+                dotted = SUFFIX.sub("", os.path.relpath(path, build_dir)).replace(os.sep, ".")
                 yield dotted, path
 
 

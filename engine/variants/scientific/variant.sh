@@ -47,12 +47,12 @@ fi
 grep -q "^version = \"$NUMPY_VERSION\"" "$NP/pyproject.toml" || die "numpy source is not $NUMPY_VERSION"
 note "numpy $NUMPY_VERSION from $(cat "$BUILD/src/numpy.origin")"
 
-# The build's native CPython, answering as the wasm32 interpreter (its sysconfig
-# data), is the Python that meson asks about the target.
+# meson asks the build's native CPython (3.13, as the target) about Python; what
+# it answers for the native platform (the modules' file suffix, a native include
+# directory) does not reach python.wasm: the modules are linked statically and
+# compiled against the wasm32 pyconfig.h (see the cross file).
 cat > "$SCI/bin/python" <<EOF
 #!/bin/sh
-export _PYTHON_SYSCONFIGDATA_NAME=_sysconfigdata__wasi_wasm32-wasi
-export PYTHONPATH="$W/build/lib.wasi-wasm32-3.13"
 exec "$CROSS/build/python" "\$@"
 EOF
 cat > "$SCI/bin/cython" <<EOF
@@ -65,9 +65,10 @@ sed -e "s|@CLANG@|$SDK/bin/clang++|" "$SCI_SRC/cc.sh" > "$SCI/bin/c++"
 chmod +x "$SCI"/bin/*
 
 # Python's headers as the wasm32 build sees them (its pyconfig.h), for meson's python dependency.
+# Copied with their times kept: a newer copy would make ninja recompile all of numpy.
 PYINC="$SCI/python-include/python3.13"
 rm -rf "$PYINC" && mkdir -p "$PYINC" "$SCI/pkgconfig"
-cp -a "$CPY/Include/." "$PYINC/" && cp "$W/pyconfig.h" "$PYINC/"
+cp -a "$CPY/Include/." "$PYINC/" && cp -p "$W/pyconfig.h" "$PYINC/"
 cat > "$SCI/pkgconfig/python-3.13.pc" <<EOF
 Name: Python
 Description: CPython $CPYTHON_VERSION for wasm32-wasip1 (headers only; modules are linked into python.wasm)
@@ -131,8 +132,10 @@ note "$(python3 "$SCI_SRC/link-plan.py" "$NPB" "$LINKDIR")"
 # modules' PyInit_ functions reach.
 xargs "$SDK/bin/ar" rcs "$LINKDIR/libnumpy-modules.a" < "$LINKDIR/objects"
 "$SDK/bin/clang" -O2 -I"$PYINC" -c "$LINKDIR/inittab.c" -o "$LINKDIR/inittab.o"
-VARIANT_OBJS="$LINKDIR/inittab.o"
-VARIANT_LIBS="$LINKDIR/libnumpy-modules.a $(tr '\n' ' ' < "$LINKDIR/archives") $LIBCXX/lib/wasm32-wasi/libc++.a $LIBCXX/lib/wasm32-wasi/libc++abi.a"
+"$SDK/bin/clang" -O2 -c "$SCI_SRC/cxa_throw.c" -o "$LINKDIR/cxa_throw.o"
+VARIANT_OBJS="$LINKDIR/inittab.o $LINKDIR/cxa_throw.o"
+# The ThinLTO cache keeps CPython's compiled modules between relinks (a relink then takes minutes less).
+VARIANT_LIBS="$LINKDIR/libnumpy-modules.a $(tr '\n' ' ' < "$LINKDIR/archives") $LIBCXX/lib/wasm32-wasi/libc++.a $LIBCXX/lib/wasm32-wasi/libc++abi.a -Wl,--thinlto-cache-dir=$SCI/thinlto-cache"
 VARIANT_LIBRARIES="numpy=$NUMPY_VERSION ($(cat "$BUILD/src/numpy.origin")),cython3=$(dpkg-deb -f "$SCI"/debs/cython3_*.deb Version),libc++-19-dev-wasm32=$(dpkg-deb -f "$SCI"/debs/libc++-19-dev-wasm32_*.deb Version)"
 
 # numpy's Python files, as meson installs them, without the compiled modules
@@ -146,5 +149,7 @@ variant_stage() {
   [ -d "$site/numpy" ] || die "numpy: meson install left no numpy package under $dest"
   (cd "$site" && tar -cf - --exclude=tests --exclude='*.so' --exclude='*.pyi' --exclude='*.pxd' \
      --exclude='*.h' --exclude='*.c' --exclude=_pyinstaller --exclude=__pycache__ numpy) | tar -xf - -C "$stage"
+  # numpy.show_config() prints the compiler command lines: the build machine's paths must not reach the guest.
+  sed -i "s|$BUILD|/build|g; s|$ENGINE_DIR|/engine|g" "$stage/numpy/__config__.py"
   note "numpy's Python files: $(find "$stage/numpy" -type f | wc -l) files"
 }
