@@ -11,11 +11,12 @@ import { InvalidOptionsError } from "../shared/errors.js";
 import { boolean, checkObject, contents, fn, identifier, integer, invalid, milliseconds, noNul, parseSize, record, show, type Check, type Checks } from "../shared/checks.js";
 import { Policy, type SyscallQuery } from "../policy/policy.js";
 import type { PolicyRule, PolicySpec } from "../shared/spec.js";
-import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH } from "../shared/defaults.js";
+import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH, type EngineName } from "../shared/defaults.js";
 import type { SandboxSpec } from "../shared/protocol.js";
 // A cycle (pool.ts validates its options here), harmless: neither module uses
 // the other until a function runs.
 import { Pool } from "../pool/pool.js";
+import { engineName } from "../pool/options.js";
 
 export type HostFunction = (...args: any[]) => unknown;
 
@@ -115,6 +116,12 @@ export interface SandboxOptions {
   trace?: boolean;
   /** The pool to place the sandbox on (a `new Pool`); default: a shared pool of worker processes. */
   pool?: Pool;
+  /**
+   * The engine: "default" (the lean engine) or "scientific" (numpy linked in,
+   * already imported when a run starts). Default: the pool's engine, else "default".
+   * With `pool`, it must be the pool's (`new Pool({ engine })`).
+   */
+  engine?: EngineName;
 }
 
 export interface RunOptions {
@@ -329,6 +336,7 @@ const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
   pool: (value, option) => {
     if (!(value instanceof Pool)) invalid(option, "a Pool (new Pool(...))", value);
   },
+  engine: engineName,
 };
 
 // ---------------------------------------------------------------- combinations
@@ -381,6 +389,7 @@ export interface ResolvedSandboxOptions {
   functionTimeoutMs: number;
   maxFunctionCalls: number;
   pool: Pool | undefined;
+  engine: EngineName | undefined;
 }
 
 /** Validates `Sandbox.create`'s options and resolves their defaults. */
@@ -390,6 +399,9 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
   const mounts = o.mounts ?? [];
   const policy = o.policy ?? {};
   const deterministic = o.deterministic ?? false;
+  if (o.pool !== undefined && o.engine !== undefined && o.pool.engine !== o.engine) {
+    throw new InvalidOptionsError("engine", `engine: "${o.engine}" is not the engine of the given pool ("${o.pool.engine}"); make the pool with new Pool({ engine: "${o.engine}" })`);
+  }
   checkMountLayout(mounts, cwd);
   checkPolicyNeeds(policy, cwd, deterministic);
   const functions = { ...o.functions };
@@ -422,6 +434,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
     functionTimeoutMs: o.functionTimeout ?? DEFAULTS.functionTimeoutMs,
     maxFunctionCalls: o.maxFunctionCalls ?? DEFAULTS.maxFunctionCalls,
     pool: o.pool,
+    engine: o.engine,
   };
 }
 

@@ -5,7 +5,7 @@
 // message names the flag rather than an API field.
 import { existsSync, statSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { checkMemoryLimit, DEFAULTS, parseSize, type Isolation, type MountOption } from "../api/index.js";
+import { checkMemoryLimit, DEFAULTS, ENGINE_NAMES, parseSize, type EngineName, type Isolation, type MountOption } from "../api/index.js";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -33,6 +33,7 @@ export interface CliOptions {
   seed?: number;
   json: boolean;
   isolation: Isolation;
+  engine: EngineName;
   quiet: boolean;
   /** -u: stdout and stderr unbuffered, as python -u. */
   unbuffered: boolean;
@@ -55,7 +56,7 @@ const MAX_SECONDS = 2_000_000;
 /** python options that pyvisor accepts and that change nothing here. */
 const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
-const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "env", "trace", "seed", "isolation"]);
+const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "env", "trace", "seed", "isolation", "engine"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
 
 function seconds(flag: string, value: string): number {
@@ -121,6 +122,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     deterministic: false,
     json: false,
     isolation: environment.PYVISOR_ISOLATION === "thread" ? "thread" : "process",
+    engine: "default",
     quiet: false,
     unbuffered: false,
   };
@@ -169,6 +171,10 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
       case "isolation":
         if (value !== "process" && value !== "thread") throw new UsageError(`--isolation: expected "process" or "thread", got ${JSON.stringify(value)}`);
         options.isolation = value;
+        break;
+      case "engine":
+        if (!(ENGINE_NAMES as readonly string[]).includes(value)) throw new UsageError(`--engine: expected ${ENGINE_NAMES.map((name) => `"${name}"`).join(" or ")}, got ${JSON.stringify(value)}`);
+        options.engine = value as EngineName;
         break;
     }
   };

@@ -40,6 +40,9 @@ Running:
   --isolation process|thread
                         run the engine in a worker process (default) or a
                         worker thread (faster start; trusted code only)
+  --engine default|scientific
+                        the lean engine (default), or the one with numpy
+                        linked in and already imported
   --trace FILE          write the run's system calls to FILE as JSON lines
                         (untrusted guest text, escaped to ASCII JSON). FILE
                         is opened before the run (an existing regular file

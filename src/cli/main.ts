@@ -240,7 +240,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   // A -c one-liner or the console is short and interactive: it keeps the fast start; a program (a file, -m,
   // piped source) gets its eval loop compiled up front, so that compute runs at full speed from its first line.
   const eagerEvalLoop = snapshotCache && (program.kind === "file" || program.kind === "module" || program.kind === "stdin" || (program.kind === "none" && !process.stdin.isTTY));
-  const pool = new Pool({ size: 1, isolation: options.isolation, snapshotCache, eagerEvalLoop, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
+  let pool: Pool;
+  try {
+    pool = new Pool({ size: 1, isolation: options.isolation, engine: options.engine, snapshotCache, eagerEvalLoop, warmInterpreters: program.kind === "none" && process.stdin.isTTY ? 1 : 0 });
+  } catch (error) {
+    trace?.close();
+    return createFailure(error); // an engine that is not built here
+  }
   try {
     let sandbox: Sandbox;
     try {

@@ -3,15 +3,17 @@
 // Host-function calls block on the shared control block until the host
 // answers (Atomics.wait), which is what makes them synchronous for Python.
 import { parentPort, workerData } from "node:worker_threads";
-import { Interpreter, loadEngine, type Snapshot } from "../engine/engine.js";
+import { Interpreter, loadEngine, selectEngine, type Snapshot } from "../engine/engine.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { encodeValue } from "../shared/codec.js";
-import { GUEST_HOME } from "../shared/defaults.js";
+import { GUEST_HOME, type EngineName } from "../shared/defaults.js";
 import { ANSWER_BYTES, CONTROL, lostOutcome, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 interface ThreadData {
   control: SharedArrayBuffer;
+  /** The engine this worker runs (PoolOptions.engine). */
+  engine: EngineName;
   answers: SharedArrayBuffer;
   /** Directory of the on-disk snapshot cache, or null to make a snapshot per thread. */
   snapshotCacheDir: string | null;
@@ -28,6 +30,7 @@ const data = workerData as ThreadData;
 const control = new Int32Array(data.control);
 const answers = new Uint8Array(data.answers);
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+selectEngine(data.engine);
 // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
 // asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
 // the run. A failure here is reported by the first create, which loads again.

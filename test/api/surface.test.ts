@@ -5,7 +5,7 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
+    "DEFAULTS", "DisposedError", "ENGINE_NAMES", "ErrorType", "InvalidOptionsError", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
     "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
 });
@@ -46,7 +46,7 @@ test("the shipped types of Pool and Sandbox show their public members only", asy
   const { readFileSync } = await import("node:fs");
   const dist = new URL("../../src/", import.meta.url);
   assert.deepEqual(declaredMembers(readFileSync(new URL("pool/pool.d.ts", dist), "utf8"), "Pool"),
-    ["close", "constructor", "isolation", "pendingRuns", "queuedRuns", "size"]);
+    ["close", "constructor", "engine", "isolation", "pendingRuns", "queuedRuns", "size"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "Sandbox"),
     ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "run", "runFile", "runModule"]);
 });

@@ -73,3 +73,10 @@ test("--no-default-env starts the environment empty, wherever it stands; --env s
   assert.deepEqual(run(["--no-default-env", "-c", "1"]).options.env, {});
   assert.equal(run(["--env", "HOME=/x", "-c", "1"]).options.env.HOME, "/x");
 });
+
+test("engine: --engine default|scientific, else default; another name is a usage error", () => {
+  assert.equal(run(["-c", "1"]).options.engine, "default");
+  assert.equal(run(["--engine", "scientific", "-c", "1"]).options.engine, "scientific");
+  assert.equal(run(["--engine=scientific", "-c", "1"]).options.engine, "scientific");
+  assert.throws(() => parseArgs(["--engine", "numpy", "-c", "1"]), (error: unknown) => error instanceof UsageError && /--engine: expected "default" or "scientific"/.test(error.message));
+});
