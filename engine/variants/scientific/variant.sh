@@ -1,8 +1,8 @@
 # The "scientific" engine variant: CPython with numpy linked in.
 # Sourced by engine/build.sh --variant scientific after CPython's wasm build; it
-# uses build.sh's variables (BUILD, SDK, SYSROOT, LLVM, CPY, W, CROSS, JOBS,
+# uses build.sh's variables (BUILD, SDK, SYSROOT, LLVM, CPY, CROSS, JOBS,
 # apt_private, fetch_source, step, note, die) and sets VARIANT_OBJS,
-# VARIANT_LIBS, VARIANT_SOURCES and variant_stage.
+# VARIANT_LIBS, VARIANT_LIBRARIES (for the manifest) and variant_stage.
 #
 # numpy's meson build runs as a cross build for wasm32-wasip1. WASI has no
 # shared libraries, so the "linker" that meson calls for an extension module
@@ -14,6 +14,7 @@
 NUMPY_VERSION=2.2.4
 SCI="$BUILD/scientific"
 SCI_SRC="$ENGINE_DIR/variants/scientific"
+W="$CROSS/wasm32-wasip1"   # CPython's wasm build directory (build.sh sets the same name for its link step)
 mkdir -p "$SCI"/{bin,debs,root}
 
 step "scientific: cython3/trixie (run by the build's Python) and libc++ for wasm32 (clang 19's)"
