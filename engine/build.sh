@@ -4,6 +4,7 @@
 #
 #   npm run engine:build            # full build, cached steps are skipped
 #   PYVISOR_ENGINE_JOBS=4 npm run engine:build
+#   npm run engine:build -- --variant scientific   # engine/variants/scientific (numpy)
 #
 # Everything it downloads or builds lives under engine/.build (git-ignored); the
 # machine's own apt configuration is never touched: apt-get runs with a private
@@ -15,6 +16,17 @@ set -euo pipefail
 ENGINE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD="${PYVISOR_ENGINE_BUILD_DIR:-$ENGINE_DIR/.build}"
 DIST="$ENGINE_DIR/dist"
+# A variant shares the CPython build and adds what engine/variants/NAME/variant.sh
+# builds (extension modules linked into python.wasm, files in the image); its
+# artifacts go to engine/variants/NAME, never to engine/dist.
+VARIANT=""
+if [ "${1:-}" = "--variant" ] && [ -n "${2:-}" ]; then
+  VARIANT=$2
+  [ -f "$ENGINE_DIR/variants/$VARIANT/variant.sh" ] || { echo "engine build: no variant '$VARIANT'" >&2; exit 1; }
+  DIST="$ENGINE_DIR/variants/$VARIANT"
+elif [ $# -gt 0 ]; then
+  echo "engine build: unknown arguments: $* (only --variant NAME)" >&2; exit 1
+fi
 JOBS="${PYVISOR_ENGINE_JOBS:-$(nproc)}"
 START_TIME=$(date +%s)
 # Fixed __DATE__/__TIME__ and archive timestamps, so the same inputs give the same bytes.
@@ -282,11 +294,21 @@ if [ ! -f "$CROSS/wasm32-wasip1/Makefile" ] || [ "$(cat "$ARGS_STAMP" 2>/dev/nul
 fi
 (cd "$CPY" && "${WASI_PY[@]}" make-host --quiet)
 
+# The variant's own steps; it sets VARIANT_OBJS and VARIANT_LIBS (linked into
+# python.wasm) and defines variant_stage (adds its files to the image stage).
+VARIANT_OBJS="" VARIANT_LIBS=""
+if [ -n "$VARIANT" ]; then
+  # shellcheck source=/dev/null
+  . "$DIST/variant.sh"
+fi
+
 step "pyvisor reactor: python.wasm with our entry points, memory imported"
 W="$CROSS/wasm32-wasip1"
-(cd "$W" && make -f Makefile -f "$ENGINE_DIR/src/reactor.mk" PYVISOR_SRC="$ENGINE_DIR/src" pyvisor-reactor.wasm >/dev/null)
+REACTOR="pyvisor-reactor${VARIANT:+-$VARIANT}.wasm"
+(cd "$W" && make -f Makefile -f "$ENGINE_DIR/src/reactor.mk" PYVISOR_SRC="$ENGINE_DIR/src" \
+   PYVISOR_REACTOR="$REACTOR" PYVISOR_EXTRA_OBJS="$VARIANT_OBJS" PYVISOR_EXTRA_LIBS="$VARIANT_LIBS" "$REACTOR" >/dev/null)
 # --strip-all drops the name section too: thin LTO's promoted symbol names carry a hash of the build path.
-"$SDK/bin/strip" --strip-all -o "$DIST/python.wasm" "$W/pyvisor-reactor.wasm"
+"$SDK/bin/strip" --strip-all -o "$DIST/python.wasm" "$W/$REACTOR"
 note "$(stat -c %s "$DIST/python.wasm") bytes python.wasm"
 
 step "stdlib image: precompiled (unchecked-hash .pyc), without tests and what WASI cannot use"
@@ -305,6 +327,7 @@ mkdir -p "$STAGE/${TZDIR_GUEST#/usr/local/lib/python3.13/}"
 (cd "$BUILD/tzdata/root/usr/share/zoneinfo" && tar -chf - --exclude=./localtime .) | tar -xf - -C "$STAGE/${TZDIR_GUEST#/usr/local/lib/python3.13/}"
 # The build machine's paths must not reach the guest (sysconfig holds compiler command lines).
 sed -i "s|$BUILD|/build|g; s|$ENGINE_DIR|/engine|g" "$STAGE"/_sysconfigdata__wasi_wasm32-wasi.py "$STAGE"/_sysconfig_vars__wasi_wasm32-wasi.json 2>/dev/null || true
+if [ -n "$VARIANT" ]; then variant_stage "$STAGE"; fi
 find "$STAGE" -exec touch -h -d @1749600000 {} +
 PYTHONHASHSEED=0 "$CROSS/build/python" -m compileall -q -j "$JOBS" --invalidation-mode unchecked-hash \
   -s "$STAGE" -p /usr/local/lib/python3.13 "$STAGE" >/dev/null
@@ -314,7 +337,7 @@ step "manifest"
 node "$ENGINE_DIR/tools/write-manifest.mjs" "$DIST" \
   --cpython "$CPYTHON_VERSION" --source-sha256 "$CPYTHON_ORIG_SHA256" \
   --toolchain "$(cd "$BUILD/debs" && for d in *.deb; do printf "%s=%s\n" "$(dpkg-deb -f "$d" Package)" "$(dpkg-deb -f "$d" Version)"; done | sort | paste -sd,)" \
-  --libraries "$({ for d in zlib sqlite3 bzip2 xz-utils util-linux; do printf '%s=%s\n' "$d" "$(sed -n 's/^Version: //p' "$BUILD"/src/dl-"$d"/*.dsc | head -1)"; done; printf 'tzdata=%s\n' "$(dpkg-deb -f "$BUILD"/tzdata/deb/tzdata_*.deb Version)" ; } | paste -sd,)" \
+  --libraries "$({ for d in zlib sqlite3 bzip2 xz-utils util-linux; do printf '%s=%s\n' "$d" "$(sed -n 's/^Version: //p' "$BUILD"/src/dl-"$d"/*.dsc | head -1)"; done; printf 'tzdata=%s\n' "$(dpkg-deb -f "$BUILD"/tzdata/deb/tzdata_*.deb Version)" ; } | paste -sd,)${VARIANT_LIBRARIES:+,$VARIANT_LIBRARIES}" \
   --configure "$(grep -m1 '^CONFIG_ARGS=' "$W/Makefile" | cut -d= -f2- | tr -s ' \t' ' ' | sed "s|$BUILD|<build>|g; s|$ENGINE_DIR|<engine>|g")"
 
 ELAPSED=$(( $(date +%s) - START_TIME ))

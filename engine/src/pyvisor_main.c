@@ -14,6 +14,13 @@
 
 static PyObject *serve_function = NULL;
 
+// An engine variant (engine/variants/*/) defines these in its glue: the first
+// adds its extension modules to the inittab, the second imports the modules
+// every sandbox starts with (so that snapshots hold them). The default engine
+// links neither, so both are null.
+__attribute__((weak)) void pyvisor_extend_inittab(void);
+__attribute__((weak)) int pyvisor_variant_preload(void);
+
 static int
 report_status(PyStatus status)
 {
@@ -32,6 +39,9 @@ __attribute__((export_name("pyvisor_init")))
 int
 pyvisor_init(void)
 {
+    if (pyvisor_extend_inittab != NULL) {
+        pyvisor_extend_inittab();
+    }
     // UTF-8 mode: the sandbox has no locale, and text must not depend on one.
     PyPreConfig preconfig;
     PyPreConfig_InitIsolatedConfig(&preconfig);
@@ -74,6 +84,10 @@ pyvisor_init(void)
     if (serve_function == NULL) {
         PyErr_Print();
         return 3;
+    }
+    if (pyvisor_variant_preload != NULL && pyvisor_variant_preload() != 0) {
+        PyErr_Print();
+        return 4;
     }
     return 0;
 }

@@ -9,7 +9,7 @@ export {
 } from "../shared/errors.js";
 export type { PolicySpec, PolicyRule } from "../shared/spec.js";
 export type { TraceEntry } from "../shared/run.js";
-export { DEFAULTS, defaultSnapshotCacheDir } from "../shared/defaults.js";
+export { DEFAULTS, defaultSnapshotCacheDir, ENGINE_NAMES, type EngineName } from "../shared/defaults.js";
 export { parseSize } from "../shared/checks.js";
 export { checkMemoryLimit } from "./options.js";
 export { versions, type Versions } from "./versions.js";

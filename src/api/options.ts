@@ -11,12 +11,13 @@ import { InvalidOptionsError } from "../shared/errors.js";
 import { boolean, checkObject, contents, fn, identifier, integer, invalid, milliseconds, noNul, parseSize, record, show, type Check, type Checks } from "../shared/checks.js";
 import { Policy, type SyscallQuery } from "../policy/policy.js";
 import type { PolicyRule, PolicySpec } from "../shared/spec.js";
-import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH } from "../shared/defaults.js";
+import { DEFAULTS, ENGINE_INITIAL_BYTES, STDLIB_PATH, type EngineName } from "../shared/defaults.js";
 import type { SandboxSpec } from "../shared/protocol.js";
 import { checkPackages } from "../packages/layer.js";
 // A cycle (pool.ts validates its options here), harmless: neither module uses
 // the other until a function runs.
 import { Pool } from "../pool/pool.js";
+import { engineName } from "../pool/options.js";
 
 export type HostFunction = (...args: any[]) => unknown;
 
@@ -127,6 +128,12 @@ export interface SandboxOptions {
   trace?: boolean;
   /** The pool to place the sandbox on (a `new Pool`); default: a shared pool of worker processes. */
   pool?: Pool;
+  /**
+   * The engine: "default" (the lean engine) or "scientific" (numpy linked in,
+   * already imported when a run starts). Default: the pool's engine, else "default".
+   * With `pool`, it must be the pool's (`new Pool({ engine })`).
+   */
+  engine?: EngineName;
 }
 
 export interface RunOptions {
@@ -347,6 +354,7 @@ const SANDBOX_OPTIONS: Checks<SandboxOptions> = {
   pool: (value, option) => {
     if (!(value instanceof Pool)) invalid(option, "a Pool (new Pool(...))", value);
   },
+  engine: engineName,
 };
 
 // ---------------------------------------------------------------- combinations
@@ -399,6 +407,7 @@ export interface ResolvedSandboxOptions {
   functionTimeoutMs: number;
   maxFunctionCalls: number;
   pool: Pool | undefined;
+  engine: EngineName | undefined;
 }
 
 /** Validates `Sandbox.create`'s options and resolves their defaults. */
@@ -408,6 +417,9 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
   const mounts = o.mounts ?? [];
   const policy = o.policy ?? {};
   const deterministic = o.deterministic ?? false;
+  if (o.pool !== undefined && o.engine !== undefined && o.pool.engine !== o.engine) {
+    throw new InvalidOptionsError("engine", `engine: "${o.engine}" is not the engine of the given pool ("${o.pool.engine}"); make the pool with new Pool({ engine: "${o.engine}" })`);
+  }
   checkMountLayout(mounts, cwd);
   checkPolicyNeeds(policy, cwd, deterministic);
   const functions = { ...o.functions };
@@ -441,6 +453,7 @@ export function resolveSandboxOptions(options: unknown): ResolvedSandboxOptions 
     functionTimeoutMs: o.functionTimeout ?? DEFAULTS.functionTimeoutMs,
     maxFunctionCalls: o.maxFunctionCalls ?? DEFAULTS.maxFunctionCalls,
     pool: o.pool,
+    engine: o.engine,
   };
 }
 
@@ -554,12 +567,13 @@ export interface TemplateOptions extends SandboxOptions {
  * (default: the template's), policy and trace. Mounts, packages (what the
  * setup imported came from them), the pool and determinism are the template's.
  */
-export type TemplateSandboxOptions = Omit<SandboxOptions, "mounts" | "packages" | "deterministic" | "seed" | "pool">;
+export type TemplateSandboxOptions = Omit<SandboxOptions, "mounts" | "packages" | "deterministic" | "seed" | "pool" | "engine">;
 
 /** Default TemplateOptions.refresh. */
 export const TEMPLATE_REFRESH = Object.freeze({ sandboxes: 1000, ms: 600_000 });
 
-const TEMPLATE_ONLY = ["mounts", "packages", "deterministic", "seed", "pool"] as const;
+// The engine is the template's pool's: its captured memory runs on that engine only.
+const TEMPLATE_ONLY = ["mounts", "packages", "deterministic", "seed", "pool", "engine"] as const;
 
 const TEMPLATE_OPTIONS: Checks<TemplateOptions> = {
   ...SANDBOX_OPTIONS,

@@ -142,7 +142,7 @@ export class Sandbox implements AsyncDisposable {
   private lastCallId = 0;
 
   private constructor(options: ResolvedSandboxOptions, private readonly template?: { id: number; state: TemplateState }) {
-    this.pool = options.pool ?? getDefaultPool();
+    this.pool = options.pool ?? getDefaultPool(options.engine);
     // Async host functions are bound in Python so that a call inside a running event loop is awaitable.
     const asyncFunctions = Object.keys(options.functions).filter((name) => Object.prototype.toString.call(options.functions[name]) === "[object AsyncFunction]");
     this.spec = { ...options.spec, asyncFunctions };

@@ -53,7 +53,7 @@ export class Template implements AsyncDisposable {
    */
   static async create(options: TemplateOptions): Promise<Template> {
     const { setup, refresh, sandbox } = resolveTemplateOptions(options);
-    const pool = sandbox.pool ?? getDefaultPool();
+    const pool = sandbox.pool ?? getDefaultPool(sandbox.engine);
     // What a mount, a package or a host function gives the setup may change without its name changing: not cached.
     const cacheKey = sandbox.mounts?.length || sandbox.packages?.length || Object.keys(sandbox.functions ?? {}).length ? null : keyOf(setup, sandbox);
     const id = nextTemplateId++;

@@ -5,7 +5,7 @@
 // message names the flag rather than an API field.
 import { existsSync, statSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { checkMemoryLimit, DEFAULTS, parseSize, type Isolation, type MountOption } from "../api/index.js";
+import { checkMemoryLimit, DEFAULTS, ENGINE_NAMES, parseSize, type EngineName, type Isolation, type MountOption } from "../api/index.js";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -36,6 +36,7 @@ export interface CliOptions {
   json: boolean;
   /** Where the engine runs: a worker process (the default), a worker thread, or "inline" in this process for a program (measured slower; see bench/README.md); the console always has a worker. */
   isolation: CliIsolation;
+  engine: EngineName;
   quiet: boolean;
   /** -u: stdout and stderr unbuffered, as python -u. */
   unbuffered: boolean;
@@ -60,7 +61,7 @@ const MAX_SECONDS = 2_000_000;
 /** python options that pyvisor accepts and that change nothing here. */
 const NO_OP_FLAGS = new Set(["B", "E", "I", "s"]);
 
-const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation", "setup"]);
+const LONG_WITH_VALUE = new Set(["memory", "timeout", "cpu-time", "output-limit", "mount", "tmp", "package", "env", "trace", "seed", "isolation", "setup", "engine"]);
 const LONG_FLAGS = new Set(["deterministic", "json", "help", "version", "quiet", "no-default-env"]);
 
 export type CliIsolation = Isolation | "inline";
@@ -137,6 +138,7 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
     deterministic: false,
     json: false,
     isolation: isolationOf(environment.PYVISOR_ISOLATION) ?? "process",
+    engine: "default",
     quiet: false,
     unbuffered: false,
   };
@@ -196,6 +198,10 @@ export function parseArgs(argv: readonly string[], environment: NodeJS.ProcessEn
       }
       case "isolation":
         options.isolation = isolationOf(value) ?? usage(`--isolation: expected "inline", "process" or "thread", got ${JSON.stringify(value)}`);
+        break;
+      case "engine":
+        if (!(ENGINE_NAMES as readonly string[]).includes(value)) throw new UsageError(`--engine: expected ${ENGINE_NAMES.map((name) => `"${name}"`).join(" or ")}, got ${JSON.stringify(value)}`);
+        options.engine = value as EngineName;
         break;
     }
   };

@@ -53,6 +53,9 @@ Running:
                         run the engine in pyvisor's own process (a program
                         only; the console uses a worker process), a worker
                         process (the default) or a worker thread
+  --engine default|scientific
+                        the lean engine (default), or the one with numpy
+                        linked in and already imported
   --trace FILE          write the run's system calls to FILE as JSON lines
                         (untrusted guest text, escaped to ASCII JSON). FILE
                         is opened before the run (an existing regular file

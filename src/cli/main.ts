@@ -259,14 +259,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   // A -c one-liner or the console is short and interactive: it keeps the fast start; a program (a file, -m,
   // piped source) gets its eval loop compiled up front, so that compute runs at full speed from its first line.
   const eagerEvalLoop = snapshotCache && (program.kind === "file" || program.kind === "module" || program.kind === "stdin" || (program.kind === "none" && !process.stdin.isTTY));
-  const poolOptions = { size: 1, snapshotCache, eagerEvalLoop, warmInterpreters: interactive ? 1 : 0 };
+  const poolOptions = { size: 1, engine: options.engine, snapshotCache, eagerEvalLoop, warmInterpreters: interactive ? 1 : 0 };
   let pool: Pool;
-  if (sigint !== null) {
-    const stdinReader = new SyncStdin();
-    pool = new Pool(poolOptions, { readStdin: (deadlineMs, interrupted) => stdinReader.read(deadlineMs, interrupted), poll: () => sigint.poll() });
-  } else {
-    // The console keeps its engine in a worker (an --isolation inline console runs as the default one does).
-    pool = new Pool({ ...poolOptions, isolation: options.isolation === "inline" ? "process" : options.isolation });
+  try {
+    if (sigint !== null) {
+      const stdinReader = new SyncStdin();
+      pool = new Pool(poolOptions, { readStdin: (deadlineMs, interrupted) => stdinReader.read(deadlineMs, interrupted), poll: () => sigint.poll() });
+    } else {
+      // The console keeps its engine in a worker (an --isolation inline console runs as the default one does).
+      pool = new Pool({ ...poolOptions, isolation: options.isolation === "inline" ? "process" : options.isolation });
+    }
+  } catch (error) {
+    trace?.close();
+    return createFailure(error); // an engine that is not built here
   }
   try {
     let sandbox: Sandbox;

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { enableCompilationHints, withEvalLoopHint } from "./compile-hints.js";
-import { ENGINE_DIR, ENGINE_INITIAL_BYTES, PACKAGE_ROOT } from "../shared/defaults.js";
+import { ENGINE_INITIAL_BYTES, engineDir, PACKAGE_ROOT, type EngineName } from "../shared/defaults.js";
 
 export const GUEST_DIR = join(PACKAGE_ROOT, "guest");
 export const WASM_PAGE_BYTES = 65536;
@@ -21,6 +21,14 @@ export interface Engine {
 }
 
 let engine: Engine | null = null;
+/** Which engine this worker runs (one per worker: its pool's). */
+let selected: EngineName = "default";
+
+/** Chooses this worker's engine; called once, before the first loadEngine. */
+export function selectEngine(name: EngineName): void {
+  if (engine !== null && name !== selected) throw new Error(`engine "${selected}" is already loaded`);
+  selected = name;
+}
 
 function guestFiles(): Record<string, Uint8Array> {
   const files: Record<string, Uint8Array> = {};
@@ -41,14 +49,15 @@ type EngineFiles = Omit<Engine, "module">;
 
 function engineFiles(): EngineFiles {
   const guest = guestFiles();
-  const image = readFileSync(join(ENGINE_DIR, "stdlib.img"));
-  const hash = createHash("sha256").update(readFileSync(join(ENGINE_DIR, "manifest.json")));
+  const dir = engineDir(selected);
+  const image = readFileSync(join(dir, "stdlib.img"));
+  const hash = createHash("sha256").update(readFileSync(join(dir, "manifest.json")));
   for (const [name, contents] of Object.entries(guest).sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(name).update(contents);
   return { image, guest, key: hash.digest("hex").slice(0, 32) };
 }
 
 function engineBytes(eagerEvalLoop: boolean): Uint8Array<ArrayBuffer> {
-  const bytes: Uint8Array<ArrayBuffer> = readFileSync(join(ENGINE_DIR, "python.wasm"));
+  const bytes: Uint8Array<ArrayBuffer> = readFileSync(join(engineDir(selected), "python.wasm"));
   if (!eagerEvalLoop) return bytes;
   enableCompilationHints();
   return withEvalLoopHint(bytes);

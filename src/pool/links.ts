@@ -6,6 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { EngineName } from "../shared/defaults.js";
 import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 export interface LinkEvents {
@@ -42,6 +43,8 @@ const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.me
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
 export interface LinkOptions {
+  /** The engine the worker runs (PoolOptions.engine). */
+  engine: EngineName;
   snapshotCacheDir: string | null;
   /** Compile the eval loop with TurboFan before the first run (PoolOptions.eagerEvalLoop). */
   eagerEvalLoop: boolean;
@@ -71,7 +74,7 @@ export class ThreadLink implements WorkerLink {
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs, rotation: options.rotation },
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, engine: options.engine, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs, rotation: options.rotation },
       execArgv: options.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });

@@ -1,5 +1,6 @@
 // The pool's options and their checks.
 import { boolean, checkObject, integer, invalid, milliseconds, type Checks } from "../shared/checks.js";
+import { ENGINE_NAMES, type EngineName } from "../shared/defaults.js";
 
 /** Most workers a pool may have (each is a process or thread with its own memory). */
 export const MAX_POOL_SIZE = 256;
@@ -10,6 +11,11 @@ const MAX_WARM_INTERPRETERS = 64;
 export type Isolation = "process" | "thread";
 
 export interface PoolOptions {
+  /**
+   * The engine every worker runs: "default" (the lean engine) or "scientific"
+   * (numpy linked in, and imported in every snapshot). Default "default".
+   */
+  engine?: EngineName;
   /** Number of workers: an integer from 1 to 256. Default: the machine's available parallelism. */
   size?: number;
   /** "process" (default: a crashing guest cannot take the host down) or "thread" (Node 24+, or trusted code). */
@@ -67,7 +73,13 @@ export function hashSecretRotation(option: PoolOptions["hashSecretRotation"]): {
   return { sandboxes: option?.sandboxes ?? HASH_SECRET_ROTATION.sandboxes, ms: option?.ms ?? HASH_SECRET_ROTATION.ms };
 }
 
+/** Checks an engine name (PoolOptions.engine, SandboxOptions.engine). */
+export function engineName(value: unknown, option: string): void {
+  if (!(ENGINE_NAMES as readonly unknown[]).includes(value)) invalid(option, ENGINE_NAMES.map((name) => `"${name}"`).join(" or "), value);
+}
+
 const POOL_OPTIONS: Checks<PoolOptions> = {
+  engine: engineName,
   size: integer(1, MAX_POOL_SIZE),
   isolation: (value, option) => {
     if (value !== "process" && value !== "thread") invalid(option, '"process" or "thread"', value);

@@ -3,12 +3,14 @@
 // past its deadline plus the grace is hard-stopped inside its worker, which
 // discards only that run's sandbox; a dead worker is replaced without touching
 // any other worker's runs.
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
 import { InlineLink, type InlineHost } from "./inline.js";
 import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
-import { FsErrno, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
-import { defaultSnapshotCacheDir } from "../shared/defaults.js";
+import { FsErrno, InvalidOptionsError, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
+import { defaultSnapshotCacheDir, engineDir, type EngineName } from "../shared/defaults.js";
 import { checkPoolOptions, hashSecretRotation, MAX_POOL_SIZE, type Isolation, type PoolOptions } from "./options.js";
 
 export type { Isolation, PoolOptions } from "./options.js";
@@ -93,6 +95,7 @@ export class Pool {
   readonly size: number;
   /** "inline": the pool's one worker is the calling thread (the CLI's one-shot runs; see inline.ts). */
   readonly isolation: Isolation | "inline";
+  readonly engine: EngineName;
   private readonly maxQueue: number;
   private readonly graceMs: number;
   private readonly snapshotCacheDir: string | null;
@@ -107,6 +110,11 @@ export class Pool {
     options = checkPoolOptions(options);
     this.size = inline !== undefined ? 1 : options.size ?? Math.min(MAX_POOL_SIZE, Math.max(1, availableParallelism()));
     this.isolation = inline !== undefined ? "inline" : options.isolation ?? "process";
+    this.engine = options.engine ?? "default";
+    // A variant's artifacts are built separately (engine/build.sh --variant NAME): say so rather than fail in each worker.
+    if (!existsSync(join(engineDir(this.engine), "python.wasm"))) {
+      throw new InvalidOptionsError("engine", `engine: "${this.engine}" is not built here (no ${join(engineDir(this.engine), "python.wasm")}); npm run engine:build -- --variant ${this.engine} builds it`);
+    }
     this.maxQueue = options.maxQueuePerWorker ?? 64;
     this.graceMs = options.hardStopGraceMs ?? 500;
     this.warmInterpreters = options.warmInterpreters ?? 2;
@@ -127,7 +135,7 @@ export class Pool {
       },
       exit: (reason) => this.onWorkerExit(slot, reason),
     };
-    const options = { snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs, rotation: this.rotation };
+    const options = { engine: this.engine, snapshotCacheDir: this.snapshotCacheDir, eagerEvalLoop: this.eagerEvalLoop, warmInterpreters: this.warmInterpreters, hardStopGraceMs: this.graceMs, rotation: this.rotation };
     slot.link = this.inline !== undefined ? new InlineLink(events, options, this.inline)
       : this.isolation === "process" ? new ProcessLink(events, options) : new ThreadLink(events, options);
     return slot;
@@ -443,9 +451,14 @@ export class Pool {
   }
 }
 
-let defaultPool: Pool | null = null;
-/** @internal The pool sandboxes use when their options name none. */
-export function getDefaultPool(): Pool {
-  defaultPool ??= new Pool({ isolation: process.env.PYVISOR_ISOLATION === "thread" ? "thread" : "process" });
-  return defaultPool;
+/** One shared pool per engine, made on first use. */
+const defaultPools = new Map<EngineName, Pool>();
+/** @internal The pool sandboxes use when their options name none: the shared one of their engine. */
+export function getDefaultPool(engine: EngineName = "default"): Pool {
+  let pool = defaultPools.get(engine);
+  if (pool === undefined) {
+    pool = new Pool({ engine, isolation: process.env.PYVISOR_ISOLATION === "thread" ? "thread" : "process" });
+    defaultPools.set(engine, pool);
+  }
+  return pool;
 }

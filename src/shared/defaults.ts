@@ -9,6 +9,17 @@ import { fileURLToPath } from "node:url";
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 /** The engine's artifacts: python.wasm, stdlib.img and their manifest. */
 export const ENGINE_DIR = join(PACKAGE_ROOT, "engine", "dist");
+/**
+ * The engines a sandbox can run on: "default" (the lean engine, ENGINE_DIR) and
+ * the variants that engine/build.sh --variant NAME builds into engine/variants/NAME
+ * ("scientific": numpy linked in and imported in every snapshot).
+ */
+export const ENGINE_NAMES = ["default", "scientific"] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+/** The directory of an engine's artifacts. */
+export function engineDir(name: EngineName): string {
+  return name === "default" ? ENGINE_DIR : join(PACKAGE_ROOT, "engine", "variants", name);
+}
 
 /** The sandbox's home directory and default working directory. */
 export const GUEST_HOME = "/home/user";

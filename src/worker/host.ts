@@ -5,15 +5,18 @@
 // in-process link (pool/inline.ts) to the calling thread.
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { loadEngine, loadEngineAsync, type Snapshot } from "../engine/engine.js";
+import { loadEngine, loadEngineAsync, selectEngine, type Snapshot } from "../engine/engine.js";
 import { stdlibTree } from "../vfs/image.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { bootSnapshot, fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { captureSandbox, readCachedImage, writeCachedImage, type SandboxImage } from "./capture.js";
 import { InterpreterStock } from "./stock.js";
+import type { EngineName } from "../shared/defaults.js";
 import { lostOutcome, type FromWorker, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 
 export interface WorkerHostOptions {
+  /** The engine this worker runs (PoolOptions.engine). */
+  engine: EngineName;
   /** Directory of the on-disk snapshot cache, or null to make a snapshot per worker. */
   snapshotCacheDir: string | null;
   /** Load the engine at once with the eval loop compiled up front (PoolOptions.eagerEvalLoop). */
@@ -52,6 +55,7 @@ function stateOf(image: SandboxImage): TemplateState {
  */
 export async function startWorkerHostAsync(options: WorkerHostOptions, transport: WorkerTransport): Promise<(message: ToWorker) => void> {
   let cached: Snapshot | undefined;
+  selectEngine(options.engine);
   await loadEngineAsync(options.eagerEvalLoop, (files) => {
     stdlibTree(files);
     const found = options.snapshotCacheDir === null ? null : readCachedSnapshot(options.snapshotCacheDir, files.key);
@@ -62,6 +66,7 @@ export async function startWorkerHostAsync(options: WorkerHostOptions, transport
 
 /** Starts a worker's logic; returns the handler of the pool's messages (one at a time, in order). `cached`: the bare snapshot, already read. */
 export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTransport, cached?: Snapshot): (message: ToWorker) => void {
+  selectEngine(options.engine);
   // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
   // asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
   // the run. A failure here is reported by the first create, which loads again.

@@ -5,7 +5,7 @@ import * as api from "../../src/api/index.js";
 
 test("the package exports exactly these names", () => {
   assert.deepEqual(Object.keys(api).sort(), [
-    "DEFAULTS", "DisposedError", "ErrorType", "InvalidOptionsError", "PackageError", "PausedRun", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
+    "DEFAULTS", "DisposedError", "ENGINE_NAMES", "ErrorType", "InvalidOptionsError", "PackageError", "PausedRun", "Pool", "PyvisorError", "Sandbox", "SandboxCrashedError", "SandboxFsError",
     "SnapshotEngineError", "SnapshotFormatError", "SnapshotIntegrityError", "SnapshotMountError", "SnapshotVersionError",
     "Template", "TemplateDisposedError", "TemplateSetupError", "checkMemoryLimit", "defaultSnapshotCacheDir", "parseSize", "runPython", "toJSON", "versions",
   ]);
@@ -48,7 +48,7 @@ test("the shipped types of Pool and Sandbox show their public members only", asy
   const { readFileSync } = await import("node:fs");
   const dist = new URL("../../src/", import.meta.url);
   assert.deepEqual(declaredMembers(readFileSync(new URL("pool/pool.d.ts", dist), "utf8"), "Pool"),
-    ["close", "constructor", "isolation", "pendingRuns", "queuedRuns", "size"]);
+    ["close", "constructor", "engine", "isolation", "pendingRuns", "queuedRuns", "size"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "Sandbox"),
     ["[Symbol.asyncDispose]", "alive", "create", "dispose", "fs", "interrupt", "restore", "run", "runFile", "runModule", "save", "start"]);
   assert.deepEqual(declaredMembers(readFileSync(new URL("api/sandbox.d.ts", dist), "utf8"), "PausedRun"),

@@ -88,3 +88,10 @@ test("--setup takes an existing file, and refuses --deterministic (a template is
   assert.throws(() => parseArgs(["--setup", "no-such-setup.py", "-c", "1"]), UsageError);
   assert.throws(() => parseArgs(["--setup", "package.json", "--seed", "3", "-c", "1"]), /--deterministic/);
 });
+
+test("engine: --engine default|scientific, else default; another name is a usage error", () => {
+  assert.equal(run(["-c", "1"]).options.engine, "default");
+  assert.equal(run(["--engine", "scientific", "-c", "1"]).options.engine, "scientific");
+  assert.equal(run(["--engine=scientific", "-c", "1"]).options.engine, "scientific");
+  assert.throws(() => parseArgs(["--engine", "numpy", "-c", "1"]), (error: unknown) => error instanceof UsageError && /--engine: expected "default" or "scientific"/.test(error.message));
+});
