@@ -292,6 +292,13 @@ if [ ! -f "$CROSS/wasm32-wasip1/Makefile" ] || [ "$(cat "$ARGS_STAMP" 2>/dev/nul
   (cd "$CPY" && "${WASI_PY[@]}" configure-host --quiet --wasi-sdk "$SDK" --host-runner "$HOST_RUNNER" -- "${WASI_CONFIGURE_ARGS[@]}")
   printf '%s' "${WASI_CONFIGURE_ARGS[*]}" > "$ARGS_STAMP"
 fi
+# _testsinglephase (CPython's test_import and test_types import it) is built only
+# as a shared module, which WASI cannot load: built in statically instead. A
+# changed Setup.local makes CPython's Makefile regenerate itself (makesetup).
+SETUP_LOCAL=$'*static*\n_testsinglephase _testsinglephase.c'
+if [ "$(cat "$CROSS/wasm32-wasip1/Modules/Setup.local" 2>/dev/null)" != "$SETUP_LOCAL" ]; then
+  printf '%s\n' "$SETUP_LOCAL" > "$CROSS/wasm32-wasip1/Modules/Setup.local"
+fi
 (cd "$CPY" && "${WASI_PY[@]}" make-host --quiet)
 
 # The variant's own steps; it sets VARIANT_OBJS and VARIANT_LIBS (linked into

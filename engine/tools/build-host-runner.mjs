@@ -23,6 +23,8 @@ const wasi = new WASI({ version: "preview1", args: [wasmPath, ...args], env, pre
 const module = await WebAssembly.compile(readFileSync(wasmPath));
 const instance = await WebAssembly.instantiate(module, {
   wasi_snapshot_preview1: wasi.wasiImport,
-  pyvisor: { tick: () => 0 },
+  // fd_lock: the build runs one process, so a record lock always succeeds, and
+  // F_GETLK finds none (the engine's shim presets the answer to F_UNLCK).
+  pyvisor: { tick: () => 0, fd_lock: () => 0 },
 });
 process.exitCode = wasi.start(instance);
