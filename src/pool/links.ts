@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { WorkerHostOptions } from "../worker/host.js";
+import type { EngineName } from "../shared/defaults.js";
 import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 export interface LinkEvents {
@@ -42,8 +42,17 @@ const childProcess = () => createRequire(import.meta.url)("node:child_process") 
 const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
-/** What a worker is started with: the worker host's own options (one list, worker/host.ts), plus how to start it. */
-export interface LinkOptions extends WorkerHostOptions {
+export interface LinkOptions {
+  /** The engine the worker runs (PoolOptions.engine). */
+  engine: EngineName;
+  snapshotCacheDir: string | null;
+  /** Compile the eval loop with TurboFan before the first run (PoolOptions.eagerEvalLoop). */
+  eagerEvalLoop: boolean;
+  warmInterpreters: number;
+  /** How long after its deadline the worker itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
+  hardStopGraceMs: number;
+  /** Hash secret rotation of the worker's bare snapshot (PoolOptions.hashSecretRotation); null: off. */
+  rotation: { sandboxes: number; ms: number } | null;
   /** V8 flags for the worker (e.g. a larger stack). */
   execArgv?: string[];
 }
