@@ -6,8 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { EngineName } from "../shared/defaults.js";
-import { ANSWER_BYTES, answerError, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
+import { ANSWER_BYTES, answerError, CONTROL, type WorkerHostOptions, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromWorker, { type: "call" }>): void;
@@ -42,17 +41,8 @@ const childProcess = () => createRequire(import.meta.url)("node:child_process") 
 const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));
 const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
-export interface LinkOptions {
-  /** The engine the worker runs (PoolOptions.engine). */
-  engine: EngineName;
-  snapshotCacheDir: string | null;
-  /** Compile the eval loop with TurboFan before the first run (PoolOptions.eagerEvalLoop). */
-  eagerEvalLoop: boolean;
-  warmInterpreters: number;
-  /** How long after its deadline the worker itself hard-stops a run (see ThreadServices.hardStopGraceMs). */
-  hardStopGraceMs: number;
-  /** Hash secret rotation of the worker's bare snapshot (PoolOptions.hashSecretRotation); null: off. */
-  rotation: { sandboxes: number; ms: number } | null;
+/** What a worker is started with: the worker host's options (one list, in shared/protocol.ts), plus how to start it. */
+export interface LinkOptions extends WorkerHostOptions {
   /** V8 flags for the worker (e.g. a larger stack). */
   execArgv?: string[];
 }

@@ -1,5 +1,6 @@
 // Messages between the host side (pool) and a worker thread. Everything here
 // is structured-clone data: specs go in, outcomes come out.
+import type { EngineName } from "./defaults.js";
 import { CodecError, CodecLimitError, DEFAULT_CODEC_LIMITS, decodeValue, encodeValue, validateValue, type CodecLimits } from "./codec.js";
 import { ErrorType } from "./errors.js";
 import type { MountSpec, PackageRef, PolicySpec } from "./spec.js";
@@ -330,4 +331,20 @@ export function resultShapeError(decoded: unknown): string | null {
   const { type, message, traceback } = error as Record<string, unknown>;
   if (typeof type !== "string" || typeof message !== "string" || typeof traceback !== "string") return "error needs string type, message and traceback";
   return null;
+}
+
+/** What a worker host starts with (worker/host.ts), shared with the pool's links so the list is written once. */
+export interface WorkerHostOptions {
+  /** The engine this worker runs (PoolOptions.engine). */
+  engine: EngineName;
+  /** Directory of the on-disk snapshot cache, or null to make a snapshot per worker. */
+  snapshotCacheDir: string | null;
+  /** Load the engine at once with the eval loop compiled up front (PoolOptions.eagerEvalLoop). */
+  eagerEvalLoop: boolean;
+  /** Interpreters to keep restored ahead of demand. */
+  warmInterpreters: number;
+  /** See ThreadServices.hardStopGraceMs. */
+  hardStopGraceMs: number;
+  /** Replace the bare snapshot (a new str hash secret) after this many sandboxes or ms (PoolOptions.hashSecretRotation); null: never. */
+  rotation: { sandboxes: number; ms: number } | null;
 }

@@ -11,23 +11,8 @@ import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cach
 import { bootSnapshot, fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
 import { captureSandbox, readCachedImage, writeCachedImage, type SandboxImage } from "./capture.js";
 import { InterpreterStock } from "./stock.js";
-import type { EngineName } from "../shared/defaults.js";
-import { lostOutcome, type FromWorker, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
+import { lostOutcome, type WorkerHostOptions, type FromWorker, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 
-export interface WorkerHostOptions {
-  /** The engine this worker runs (PoolOptions.engine). */
-  engine: EngineName;
-  /** Directory of the on-disk snapshot cache, or null to make a snapshot per worker. */
-  snapshotCacheDir: string | null;
-  /** Load the engine at once with the eval loop compiled up front (PoolOptions.eagerEvalLoop). */
-  eagerEvalLoop: boolean;
-  /** Interpreters to keep restored ahead of demand. */
-  warmInterpreters: number;
-  /** See ThreadServices.hardStopGraceMs. */
-  hardStopGraceMs: number;
-  /** Replace the bare snapshot (a new str hash secret) after this many sandboxes or ms (PoolOptions.hashSecretRotation); null: never. */
-  rotation: { sandboxes: number; ms: number } | null;
-}
 
 /** How the worker reaches its host: messages out, and the host's answers and requests (ThreadServices, less what the worker itself provides). */
 export interface WorkerTransport extends Omit<ThreadServices, "takeInterpreter" | "output" | "hardStopGraceMs"> {
@@ -250,3 +235,5 @@ function hashSecretRotation(rotation: { sandboxes: number; ms: number } | null, 
   setInterval(rotateIfDue, Math.max(1000, Math.min(rotation.ms, 60_000))).unref();
   return rotateIfDue;
 }
+
+export type { WorkerHostOptions };
