@@ -1,7 +1,9 @@
 // Entry of a worker process: hosts one worker thread and relays messages
 // between it and the pool over IPC. If a guest crashes V8 (Node 20/22), this
 // process dies and the pool replaces it; the host process is untouched.
-import { ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
+import { setWorkerProcessFlags, ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
+
+setWorkerProcessFlags();
 
 const options = JSON.parse(process.argv[2] ?? "{}") as LinkOptions;
 const hostPid = Number(process.argv[3]);

@@ -47,6 +47,27 @@ test("a cache file others can write is refused", () => {
   assert.equal(readCachedSnapshot(dir, "k4"), null);
 });
 
+test("a cache file that is a symlink is refused, even to a valid file", () => {
+  const dir = privateDir();
+  const elsewhere = privateDir();
+  writeCachedSnapshot(elsewhere, "k7", snapshot);
+  fs.symlinkSync(join(elsewhere, "k7.snap"), join(dir, "k7.snap"));
+  assert.notEqual(readCachedSnapshot(elsewhere, "k7"), null);
+  assert.equal(readCachedSnapshot(dir, "k7"), null);
+});
+
+test("a cache file whose checksum names an unknown algorithm is refused", () => {
+  const dir = privateDir();
+  writeCachedSnapshot(dir, "k8", snapshot);
+  const file = join(dir, "k8.snap");
+  const bytes = fs.readFileSync(file);
+  const header = bytes.subarray(12, 12 + bytes.readUInt32LE(8)).toString("utf8");
+  assert.match(header, /"sum":"(crc32|sha256):/);
+  // Same length, so the rest of the file stays where it was.
+  fs.writeFileSync(file, Buffer.from(bytes.toString("latin1").replace(/"sum":"(crc32|sha256):/, (m) => m.replace(/crc32|sha256/, (a) => "x".repeat(a.length))), "latin1"));
+  assert.equal(readCachedSnapshot(dir, "k8"), null);
+});
+
 test("a snapshot under another engine's key is not used", () => {
   const dir = privateDir();
   writeCachedSnapshot(dir, "k5", snapshot);
