@@ -3,11 +3,11 @@
 // process that hosts the thread (the default: a guest that crashes V8 on
 // Node 20/22 takes down only that process). Both look the same to the pool.
 import type { ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
 import { ANSWER_BYTES, answerError, CONTROL, type WorkerHostOptions, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
+import { forkWorkerProcess, takeEarlyWorkerProcess } from "./prestart.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromWorker, { type: "call" }>): void;
@@ -49,11 +49,7 @@ export function setWorkerProcessFlags(): void {
   setFlagsFromString("--wasm-lazy-validation");
 }
 
-/** node:child_process, loaded with the first worker process (a pool of threads or the inline CLI never needs it). */
-const childProcess = () => createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
-
 const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));
-const PROCESS_ENTRY = fileURLToPath(new URL("./process-main.js", import.meta.url));
 
 /** What a worker is started with: the worker host's options (one list, in shared/protocol.ts), plus how to start it. */
 export interface LinkOptions extends WorkerHostOptions {
@@ -76,10 +72,15 @@ export class ThreadLink implements WorkerLink {
    */
   private stdinPull: { runId: number; chunk: Promise<Uint8Array> } | null = null;
 
-  constructor(private readonly events: LinkEvents, options: LinkOptions) {
+  /**
+   * @param options null: the thread starts (loads its modules) at once and
+   * waits for them (init); a worker process does so while its options are on
+   * their way (prestart.ts).
+   */
+  constructor(private readonly events: LinkEvents, options: LinkOptions | null) {
     this.worker = new Worker(THREAD_ENTRY, {
-      workerData: { control: this.control.buffer, answers: this.answers.buffer, engine: options.engine, snapshotCacheDir: options.snapshotCacheDir, eagerEvalLoop: options.eagerEvalLoop, warmInterpreters: options.warmInterpreters, hardStopGraceMs: options.hardStopGraceMs, rotation: options.rotation },
-      execArgv: options.execArgv ?? [],
+      workerData: { control: this.control.buffer, answers: this.answers.buffer, host: options === null ? null : hostOptions(options) },
+      execArgv: options?.execArgv ?? [],
       resourceLimits: { stackSizeMb: 4 },
     });
     this.worker.on("message", (message: FromWorker) => {
@@ -126,6 +127,11 @@ export class ThreadLink implements WorkerLink {
     this.events.exit(reason);
   }
 
+  /** The worker host's options, for a link made without them; the first message the thread gets. */
+  init(options: LinkOptions): void {
+    if (!this.dead) this.worker.postMessage({ type: "init", host: hostOptions(options) } satisfies ThreadInit);
+  }
+
   send(message: ToWorker): void {
     if (!this.dead) this.worker.postMessage(message);
   }
@@ -158,6 +164,18 @@ export class ThreadLink implements WorkerLink {
   }
 }
 
+/** What a thread started without its options gets first (see ThreadLink's constructor). */
+export interface ThreadInit {
+  type: "init";
+  host: WorkerHostOptions;
+}
+
+/** The worker host's own options, as cloned to its thread (less how the worker is started). */
+function hostOptions(options: LinkOptions): WorkerHostOptions {
+  const { execArgv: _, ...host } = options;
+  return host;
+}
+
 /**
  * The host's answer to a blocking request. A failure on the way is still an
  * answer: a HostError saying why for a function call, the end of input for stdin.
@@ -172,6 +190,7 @@ async function answerOf(events: LinkEvents, runId: number, kind: CallKind, paylo
 
 /** Messages between the pool and a worker process (it relays to its worker thread). */
 export type ToProcess =
+  | { type: "init"; options: LinkOptions }
   | { type: "thread"; message: ToWorker }
   | { type: "cancel"; runId: number }
   | { type: "interrupt"; runId: number }
@@ -185,12 +204,8 @@ export class ProcessLink implements WorkerLink {
   private dead = false;
 
   constructor(private readonly events: LinkEvents, options: LinkOptions) {
-    this.child = childProcess().fork(PROCESS_ENTRY, [JSON.stringify(options), String(process.pid)], {
-      serialization: "advanced",
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-      execArgv: options.execArgv ?? [],
-      env: {}, // the worker needs nothing from the host's environment
-    });
+    const execArgv = options.execArgv ?? [];
+    this.child = takeEarlyWorkerProcess(execArgv) ?? forkWorkerProcess(execArgv);
     let stderr = "";
     this.child.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-2000);
@@ -202,6 +217,7 @@ export class ProcessLink implements WorkerLink {
     });
     this.child.on("exit", (code, signal) => this.died(`worker process died (${signal ?? `exit ${code}`})${stderr ? `: ${stderr.trim().split("\n").slice(-3).join(" | ")}` : ""}`));
     this.child.on("error", (error) => this.died(`worker process error: ${error.message}`));
+    this.post({ type: "init", options });
     this.setBusy(false);
   }
 

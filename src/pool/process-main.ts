@@ -1,12 +1,13 @@
 // Entry of a worker process: hosts one worker thread and relays messages
 // between it and the pool over IPC. If a guest crashes V8 (Node 20/22), this
 // process dies and the pool replaces it; the host process is untouched.
-import { setWorkerProcessFlags, ThreadLink, type FromProcess, type LinkOptions, type ToProcess } from "./links.js";
+// The thread starts (and loads its modules) at once; the pool's options come
+// as the first message (prestart.ts: the CLI starts this process before it
+// knows them).
+import { setWorkerProcessFlags, ThreadLink, type FromProcess, type ToProcess } from "./links.js";
 
 setWorkerProcessFlags();
-
-const options = JSON.parse(process.argv[2] ?? "{}") as LinkOptions;
-const hostPid = Number(process.argv[3]);
+const hostPid = Number(process.argv[2]);
 /** How often the worker checks that its host is still alive. */
 const HOST_CHECK_MS = 1000;
 const send = (message: FromProcess) => process.send!(message);
@@ -24,11 +25,12 @@ const link = new ThreadLink({
     send({ type: "exit", reason });
     process.exit(1);
   },
-}, options);
+}, null);
 link.setBusy(true);
 
 process.on("message", (message: ToProcess) => {
-  if (message.type === "thread") link.send(message.message);
+  if (message.type === "init") link.init(message.options);
+  else if (message.type === "thread") link.send(message.message);
   else if (message.type === "cancel") link.cancel(message.runId);
   else if (message.type === "interrupt") link.interrupt(message.runId);
   else if (message.type === "stop") link.stop(message.runId);

@@ -7,9 +7,11 @@ import { startWorkerHost, type WorkerHostOptions } from "./host.js";
 import { encodeValue } from "../shared/codec.js";
 import { ANSWER_BYTES, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
-interface ThreadData extends WorkerHostOptions {
+interface ThreadData {
   control: SharedArrayBuffer;
   answers: SharedArrayBuffer;
+  /** null: they come as the first message (pool/links.ts, ThreadInit). */
+  host: WorkerHostOptions | null;
 }
 
 const port = parentPort!;
@@ -51,7 +53,7 @@ function deadlineAnswer(kind: CallKind): Uint8Array {
   return kind === "function" ? encodeValue({ ok: false, error: "TimeoutError: the run's time limit passed during the host call" }) : new Uint8Array(0);
 }
 
-const handle = startWorkerHost(data, {
+const start = (options: WorkerHostOptions) => startWorkerHost(options, {
   post,
   call,
   cancelRequested(runId) {
@@ -66,4 +68,13 @@ const handle = startWorkerHost(data, {
     return runId !== 0 && Atomics.compareExchange(control, CONTROL.INTERRUPT, runId, 0) === runId;
   },
 });
-port.on("message", (message: ToWorker) => handle(message));
+if (data.host !== null) {
+  const handle = start(data.host);
+  port.on("message", (message: ToWorker) => handle(message));
+} else {
+  let handle: ((message: ToWorker) => void) | null = null;
+  port.on("message", (message: ToWorker | { type: "init"; host: WorkerHostOptions }) => {
+    if (handle !== null) handle(message as ToWorker);
+    else if (message.type === "init") handle = start((message as { host: WorkerHostOptions }).host);
+  });
+}

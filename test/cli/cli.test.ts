@@ -178,7 +178,9 @@ describe("limits", () => {
     assert.equal(r.status, 124);
     // The bound only tells the 0.5 s limit from the 30 s default; a loaded machine may take seconds to start.
     assert.ok(r.ms < 20_000, `took ${r.ms} ms`);
-    assert.match(r.stderr, /\npyvisor: time limit of 0\.5s exceeded \(raise it with --timeout\)\n$/);
+    // The program's TimeoutError traceback comes first when it is printed within the hard stop's grace
+    // (500 ms); on a loaded machine the hard stop may come first, and the line stands alone.
+    assert.match(r.stderr, /(^|\n)pyvisor: time limit of 0\.5s exceeded \(raise it with --timeout\)\n$/);
     assert.equal(r.stderr.split("\n").filter((line) => line.startsWith("pyvisor:")).length, 1);
   });
 
