@@ -176,7 +176,7 @@ export class Pool {
         break;
       }
       case "done":
-        if (message.outcome.hardStopped) this.hardStopped(message.sandboxId, message.runId, slot);
+        if (message.outcome.hardStopped) this.hardStopped(message.sandboxId, slot);
         this.finish(message.runId, message.outcome);
         break;
       case "fsResult": {
@@ -263,13 +263,12 @@ export class Pool {
   /**
    * A sandbox its worker discarded (hard stop): its owner re-creates it on next
    * use, unless it is already released. Its record locks go now (the owner may
-   * not use it again for long); the run's own record names the sandbox, so that
-   * a worker cannot drop the locks of another's.
+   * not use it again for long), if that worker hosts it: a worker cannot drop
+   * the locks of another's sandboxes.
    */
-  private hardStopped(sandboxId: number, runId: number, slot: WorkerSlot): void {
+  private hardStopped(sandboxId: number, slot: WorkerSlot): void {
     if (this.workers.some((worker) => worker.sandboxes.has(sandboxId))) this.lostSandboxes.add(sandboxId);
-    const run = this.runs.get(runId);
-    if (run?.worker === slot) realmLocks.releaseOwner(run.sandboxId);
+    if (slot.sandboxes.has(sandboxId)) realmLocks.releaseOwner(sandboxId);
   }
 
   private onWorkerExit(slot: WorkerSlot, reason: string): void {
