@@ -19,7 +19,7 @@ import { fdSyscalls } from "./syscalls-fd.js";
 import { pathSyscalls } from "./syscalls-path.js";
 import { processSyscalls } from "./syscalls-process.js";
 import { lockKeyOf, lockSyscalls } from "./syscalls-lock.js";
-import { releaseFile, releaseOwner } from "./locks.js";
+import { SandboxLocks, type HostLocks } from "./locks.js";
 import type { StreamOps } from "../vfs/devices.js";
 import { Trace } from "./trace.js";
 import { ProcExit } from "./exit.js";
@@ -67,6 +67,8 @@ export interface KernelSpec extends IdentitySpec {
   periodic?: () => void;
   /** Called before the guest blocks in a sleep (e.g. so that output written before it reaches the host now). */
   beforeWait?: () => void;
+  /** The pool host's lock table, for host files (see locks.ts); without it, this realm's. */
+  hostLocks?: HostLocks;
 }
 
 export interface RunLimits {
@@ -78,6 +80,7 @@ export interface RunLimits {
 
 export class Kernel {
   readonly fds: FdTable;
+  readonly locks: SandboxLocks;
   readonly tree: SandboxTree;
   readonly identity: Identity;
   readonly policy: Policy;
@@ -109,7 +112,8 @@ export class Kernel {
   constructor(private readonly spec: KernelSpec) {
     this.identity = new Identity(spec);
     this.policy = new Policy(spec.policy);
-    this.fds = new FdTable(spec.maxOpenFiles, (entry) => releaseFile(lockKeyOf(entry), this));
+    this.locks = new SandboxLocks(this, spec.hostLocks ?? null);
+    this.fds = new FdTable(spec.maxOpenFiles, (entry) => this.locks.closed(lockKeyOf(entry)));
     this.trace = spec.trace ? new Trace() : null;
     this.output = new OutputLog(spec.onOutput ?? null, () => this.requestStop("output"));
     this.stdout = new OutputSink(this.output, 1);
@@ -302,8 +306,8 @@ export class Kernel {
 
   /** Releases every host resource the sandbox holds (host fds). */
   dispose(): void {
+    this.locks.dispose(); // first: the fds' closes then ask no host (it drops a disposed sandbox's locks itself)
     this.fds.closeAll();
-    releaseOwner(this);
     this.tree.close();
   }
 }

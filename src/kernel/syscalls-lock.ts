@@ -10,14 +10,15 @@
 // lock at `out` (type i32 at 0, start i64 at 8, len i64 at 16, pid i32 at 24,
 // always -1: no process identity crosses sandboxes), or just F_UNLCK as its
 // type. F_SETLKW does not wait: one thread serves every sandbox of a worker,
-// so the holder could never run to release it; it answers EAGAIN as F_SETLK
-// does (SQLite uses F_SETLK only).
+// so a holder on the same worker could never run to release it; it answers
+// EAGAIN as F_SETLK does (SQLite uses F_SETLK only). Which table answers is
+// locks.ts's concern (the pool host's for host files).
 import { Rights, Whence } from "../shared/wasi.js";
 import { Errno } from "../shared/errno.js";
 import { fail } from "../vfs/node.js";
 import type { Kernel } from "./kernel.js";
 import type { OpenFile } from "./fds.js";
-import { conflicting, LockCmd, LockType, setLock, TO_END, type FileKey } from "./locks.js";
+import { LockCmd, LockType, TO_END, type FileKey } from "./locks.js";
 
 /** The file an fd's locks are on (see locks.ts). */
 export function lockKeyOf(entry: OpenFile): FileKey {
@@ -49,7 +50,7 @@ export function lockSyscalls(k: Kernel) {
       const file = lockKeyOf(entry);
       if (cmd === LockCmd.Get) {
         if (type === LockType.Unlock) fail(Errno.INVAL);
-        const lock = conflicting(file, k, type, from, to);
+        const lock = k.locks.conflicting(file, type, from, to);
         const at = out >>> 0;
         k.memory.setU32(at, lock === null ? LockType.Unlock : lock.type);
         if (lock !== null) {
@@ -62,7 +63,7 @@ export function lockSyscalls(k: Kernel) {
       // A lock needs the access it protects, as on Linux.
       if (type === LockType.Read && (entry.rightsBase & Rights.FD_READ) === 0n) fail(Errno.BADF);
       if (type === LockType.Write && (entry.rightsBase & Rights.FD_WRITE) === 0n) fail(Errno.BADF);
-      setLock(file, k, type, from, to);
+      k.locks.set(file, type, from, to);
       return Errno.SUCCESS;
     },
   };

@@ -11,7 +11,7 @@ import { forkWorkerProcess, takeEarlyWorkerProcess } from "./prestart.js";
 
 export interface LinkEvents {
   message(message: Exclude<FromWorker, { type: "call" }>): void;
-  /** A blocking request (host-function call, stdin chunk); the promise's bytes are the answer. */
+  /** A blocking request (host-function call, stdin chunk, record lock); the promise's bytes are the answer. */
   call(runId: number, kind: CallKind, payload: Uint8Array): Promise<Uint8Array>;
   /** The worker died or was killed. */
   exit(reason: string): void;
@@ -94,6 +94,8 @@ export class ThreadLink implements WorkerLink {
 
   private async answer(callId: number, runId: number, kind: CallKind, payload: Uint8Array): Promise<void> {
     this.pendingCall = { callId, runId, kind };
+    // A lock is always taken to the host (which answers at once): answered early, the host and the sandbox would disagree on what it holds.
+    if (kind === "lock") return this.deliver(callId, await answerOf(this.events, runId, kind, payload));
     // A cancel or interrupt that came before this call (e.g. on seeing the prompt flushed just before it):
     // answer it now (the host is not asked), else it would wait for the host.
     if (Atomics.load(this.control, CONTROL.CANCEL) === runId) return this.answerPending(runId, "CancelledError: the run was cancelled");
@@ -148,10 +150,10 @@ export class ThreadLink implements WorkerLink {
     Atomics.store(this.control, CONTROL.STOP, runId);
     this.answerPending(runId, "CancelledError: the run was hard-stopped");
   }
-  /** Ends the wait of a host call the run is blocked on; the worker raises the stop at the guest's next step. */
+  /** Ends the wait of a host call the run is blocked on (a lock call is not one: see answer); the worker raises the stop at the guest's next step. */
   private answerPending(runId: number, error: string): void {
     const pending = this.pendingCall;
-    if (pending?.runId === runId) {
+    if (pending?.runId === runId && pending.kind !== "lock") {
       this.deliver(pending.callId, pending.kind === "function" ? answerError(error) : new Uint8Array(0));
     }
   }

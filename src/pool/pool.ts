@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ProcessLink, ThreadLink, type WorkerLink, type LinkEvents } from "./links.js";
 import { InlineLink, type InlineHost } from "./inline.js";
+import { realmLocks, serveLockCall } from "../shared/locks.js";
 import { answerError, lostOutcome, type DurablePayload, type WorkerOutcome, type FromWorker, type FsOp, type RunOutcome, type RunRequest, type SandboxSpec, type TemplateState, type ToWorker } from "../shared/protocol.js";
 import { FsErrno, InvalidOptionsError, PyvisorError, SandboxCrashedError, snapshotErrorOf } from "../shared/errors.js";
 import { defaultSnapshotCacheDir, engineDir, type EngineName } from "../shared/defaults.js";
@@ -127,8 +128,10 @@ export class Pool {
 
   private startWorker(slot: WorkerSlot): WorkerSlot {
     const events: LinkEvents = {
-      message: (message) => this.onMessage(message),
+      message: (message) => this.onMessage(message, slot),
       call: (runId, kind, payload) => {
+        // Record locks on host files, one table for every worker (kernel/locks.ts); a worker speaks only for its own sandboxes.
+        if (kind === "lock") return Promise.resolve(serveLockCall(realmLocks, payload, (owner) => slot.alive && slot.sandboxes.has(owner)));
         const run = this.runs.get(runId);
         if (!run) return Promise.resolve(kind === "function" ? answerError("the run is over") : new Uint8Array(0));
         return kind === "stdin" ? run.hooks.stdin() : run.hooks.call(payload);
@@ -141,7 +144,7 @@ export class Pool {
     return slot;
   }
 
-  private onMessage(message: Exclude<FromWorker, { type: "call" }>): void {
+  private onMessage(message: Exclude<FromWorker, { type: "call" }>, slot: WorkerSlot): void {
     switch (message.type) {
       case "created":
         this.creates.get(message.sandboxId)?.resolve(message.error === null ? null : { error: message.error, died: false, errorName: message.errorName });
@@ -173,7 +176,7 @@ export class Pool {
         break;
       }
       case "done":
-        if (message.outcome.hardStopped) this.markLost(message.sandboxId);
+        if (message.outcome.hardStopped) this.hardStopped(message.sandboxId, slot);
         this.finish(message.runId, message.outcome);
         break;
       case "fsResult": {
@@ -257,15 +260,24 @@ export class Pool {
     run.timer = setTimeout(() => run.worker.link.kill(), LAST_RESORT_MS);
   }
 
-  /** A sandbox its worker discarded (hard stop): its owner re-creates it on next use, unless it is already released. */
-  private markLost(sandboxId: number): void {
+  /**
+   * A sandbox its worker discarded (hard stop): its owner re-creates it on next
+   * use, unless it is already released. Its record locks go now (the owner may
+   * not use it again for long), if that worker hosts it: a worker cannot drop
+   * the locks of another's sandboxes.
+   */
+  private hardStopped(sandboxId: number, slot: WorkerSlot): void {
     if (this.workers.some((worker) => worker.sandboxes.has(sandboxId))) this.lostSandboxes.add(sandboxId);
+    if (slot.sandboxes.has(sandboxId)) realmLocks.releaseOwner(sandboxId);
   }
 
   private onWorkerExit(slot: WorkerSlot, reason: string): void {
     if (!slot.alive) return;
     slot.alive = false;
-    for (const id of slot.sandboxes) this.lostSandboxes.add(id);
+    for (const id of slot.sandboxes) {
+      this.lostSandboxes.add(id);
+      realmLocks.releaseOwner(id);
+    }
     for (const [runId, worker] of this.abandoned) if (worker === slot) this.abandoned.delete(runId);
     for (const [runId, run] of [...this.runs]) {
       if (run.worker !== slot) continue;
@@ -325,13 +337,16 @@ export class Pool {
     const sandboxId = nextId++;
     worker.sandboxes.add(sandboxId);
     this.request(worker, 1);
+    // Its locks on host files are kept here, under its id (an inline worker shares this realm's table already).
+    const placed = this.inline === undefined ? { ...spec, lockOwner: sandboxId } : spec;
     const failure = await new Promise<{ error: string; died: boolean; errorName?: string } | null>((resolve) => {
       this.creates.set(sandboxId, { resolve });
-      worker.link.send({ type: "create", sandboxId, spec, ...(restore !== undefined ? { restore } : {}) });
+      worker.link.send({ type: "create", sandboxId, spec: placed, ...(restore !== undefined ? { restore } : {}) });
     });
     this.request(worker, -1);
     if (failure !== null) {
       worker.sandboxes.delete(sandboxId);
+      realmLocks.releaseOwner(sandboxId);
       throw failure.died ? new SandboxCrashedError(failure.error)
         : snapshotErrorOf(failure.errorName, failure.error) ?? new PyvisorError(`could not create the sandbox: ${failure.error}`);
     }
@@ -418,6 +433,7 @@ export class Pool {
   /** @internal (the API's) */
   release(worker: WorkerSlot, sandboxId: number): void {
     worker.sandboxes.delete(sandboxId);
+    realmLocks.releaseOwner(sandboxId);
     this.lostSandboxes.delete(sandboxId);
     if (worker.alive) worker.link.send({ type: "dispose", sandboxId });
   }

@@ -5,7 +5,7 @@
 export const Errno = {
   SUCCESS: 0, TOOBIG: 1, ACCES: 2, AGAIN: 6, BADF: 8, BUSY: 10, DQUOT: 19, EXIST: 20, FAULT: 21,
   FBIG: 22, ILSEQ: 25, INTR: 27, INVAL: 28, IO: 29, ISDIR: 31, LOOP: 32,
-  MFILE: 33, MLINK: 34, NAMETOOLONG: 37, NFILE: 41, NOENT: 44, NOMEM: 48, NOSPC: 51,
+  MFILE: 33, MLINK: 34, NAMETOOLONG: 37, NFILE: 41, NOENT: 44, NOLCK: 46, NOMEM: 48, NOSPC: 51,
   NOSYS: 52, NOTDIR: 54, NOTEMPTY: 55, NOTSUP: 58, NOTTY: 59, OVERFLOW: 61,
   PERM: 63, PIPE: 64, RANGE: 68, ROFS: 69, SPIPE: 70, XDEV: 75, NOTCAPABLE: 76,
 } as const;
@@ -34,7 +34,7 @@ const DESCRIPTIONS: Partial<Record<ErrnoName, string>> = {
   EFAULT: "bad address", EFBIG: "file too large", EILSEQ: "illegal byte sequence", EINTR: "interrupted system call",
   EINVAL: "invalid argument", EIO: "i/o error", EISDIR: "is a directory", ELOOP: "too many symbolic links",
   EMFILE: "too many open files", EMLINK: "too many links", ENAMETOOLONG: "file name too long",
-  ENFILE: "too many open files in system", ENOENT: "no such file or directory", ENOMEM: "out of memory",
+  ENFILE: "too many open files in system", ENOENT: "no such file or directory", ENOLCK: "no locks available", ENOMEM: "out of memory",
   ENOSPC: "no space left on device", ENOSYS: "function not implemented", ENOTDIR: "not a directory",
   ENOTEMPTY: "directory not empty", ENOTSUP: "operation not supported", ENOTTY: "not a tty",
   EOVERFLOW: "value too large", EPERM: "operation not permitted", EPIPE: "broken pipe", ERANGE: "result out of range",

@@ -31,6 +31,12 @@ export interface SandboxSpec {
   template?: number;
   /** Boot a new interpreter instead of restoring the worker's snapshot: a str hash secret of its own (a template's setup). */
   boot?: boolean;
+  /**
+   * The sandbox's id in its pool, set by the pool: it owns its record locks on
+   * host files in the pool host's table ("lock" calls). Unset, the worker's
+   * own table serves them (a pool whose worker is the calling thread).
+   */
+  lockOwner?: number;
 }
 
 /**
@@ -182,8 +188,12 @@ export type FromWorker =
   | { type: "done"; runId: number; sandboxId: number; outcome: WorkerOutcome }
   | { type: "fsResult"; opId: number; ok: boolean; value: unknown; error: string | null; errno?: number };
 
-/** What a blocking request from the guest asks the host for: a host-function answer, or the next stdin chunk. */
-export type CallKind = "function" | "stdin";
+/**
+ * What a blocking request from the guest asks the host for: a host-function
+ * answer, the next stdin chunk, or a record lock on a host file (shared/locks.ts:
+ * the host answers it at once, never early on a cancel).
+ */
+export type CallKind = "function" | "stdin" | "lock";
 
 /** Layout of the control block shared with a worker thread (Int32 slots). */
 export const CONTROL = {

@@ -119,6 +119,7 @@ export class GuestSandbox {
       interruptRequested: () => services.interruptRequested(this.currentRunId),
       periodic: () => this.flushOutput(false),
       beforeWait: () => this.flushOutput(true),
+      ...(spec.lockOwner !== undefined ? { hostLocks: { owner: spec.lockOwner, call: (request: Uint8Array) => services.call(this.currentRunId, "lock", request, this.kernel.limits.wallDeadlineMs) } } : {}),
     });
     this.start();
   }

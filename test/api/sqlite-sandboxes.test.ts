@@ -2,7 +2,7 @@
 // other out as two processes on Linux do: SQLite's "unix" VFS takes its POSIX
 // record locks through the kernel (the `pyvisor.fd_lock` import, called by
 // engine/src/sqlite_wasi_locks.c), which keeps them per host file across the
-// sandboxes of a worker.
+// sandboxes of a pool (here, of its one worker; sqlite-workers.test.ts: across workers).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";

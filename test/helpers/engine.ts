@@ -26,6 +26,8 @@ export interface GuestOptions {
   policy?: PolicySpec;
   /** Host functions (pyvisor.call(name, ...)): each gets the kernel and the decoded arguments, and returns the encoded answer. */
   functions?: Record<string, (kernel: Kernel, args: unknown[]) => Uint8Array>;
+  /** Locks on host files asked of a pool host (SandboxSpec.lockOwner): this sandbox's owner id, and the host's answer to each "lock" call. */
+  hostLocks?: { owner: number; answer(payload: Uint8Array): Uint8Array };
 }
 
 export interface RunOptions {
@@ -66,6 +68,7 @@ export function startGuest(options: GuestOptions = {}): Guest {
   const output: Record<1 | 2, Uint8Array[]> = { 1: [], 2: [] };
   const services: ThreadServices = {
     call: (_runId, kind, payload) => {
+      if (kind === "lock") return options.hostLocks?.answer(payload) ?? new Uint8Array(0);
       if (kind !== "function") return new Uint8Array(0);
       const { name, args } = decodeValue(payload) as { name: string; args: unknown[] };
       return functions[name]!(sandbox.kernel, args);
@@ -93,6 +96,7 @@ export function startGuest(options: GuestOptions = {}): Guest {
     policy: options.policy ?? {},
     trace: false,
     functions: Object.keys(functions),
+    ...(options.hostLocks !== undefined ? { lockOwner: options.hostLocks.owner } : {}),
   }, services);
   const text = (fd: 1 | 2) => Buffer.concat(output[fd].splice(0)).toString("utf8");
   let runId = 0;

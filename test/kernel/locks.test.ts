@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startGuest, type Guest } from "../helpers/engine.js";
 import { WASI_ERRNO, wasi } from "../helpers/wasi.js";
+import { LockTable, serveLockCall } from "../../src/shared/locks.js";
 
 const F_GETLK = 12, F_SETLK = 13;
 const F_RDLCK = 0, F_WRLCK = 1, F_UNLCK = 2;
@@ -152,4 +153,77 @@ test("fd_lock answers hostile arguments with an errno and changes nothing", () =
     close(b, fb);
   }
   assert.equal(a.value("sum(range(10))"), 45);
+});
+
+test("a guest that splits its locks into many ranges gets ENOLCK past the bound instead of growing the table (and each lookup) without limit", () => {
+  const fa = open(a), fb = open(b);
+  try {
+    const results = new Map<number, number>();
+    for (let i = 0n; i < 1100n; i++) {
+      const errno = lock(a, fa, F_SETLK, F_RDLCK, 2n * i, 1n);
+      results.set(errno, (results.get(errno) ?? 0) + 1);
+    }
+    assert.deepEqual([...results], [[WASI_ERRNO.SUCCESS, 1024], [WASI_ERRNO.NOLCK, 76]]);
+    assert.equal(lock(a, fa, F_SETLK, F_RDLCK, 0n, 0n), WASI_ERRNO.SUCCESS, "one lock over the whole file replaces them all");
+    assert.equal(lock(b, fb, F_SETLK, F_RDLCK, 4096n, 1n), WASI_ERRNO.SUCCESS, "another sandbox has its own bound");
+  } finally {
+    close(a, fa);
+    close(b, fb);
+  }
+});
+
+// Sandboxes of a pool keep their locks on host files in the pool host's table
+// (other workers see them there), through the "lock" host call: here two
+// guests whose calls are served by one table of their own, as a host would.
+test("sandboxes whose host serves their locks (two workers of a pool) meet in the host's table: F_SETLK conflicts, F_GETLK reports, close releases", () => {
+  const host = new LockTable();
+  const answer = (payload: Uint8Array) => serveLockCall(host, payload, () => true);
+  const x = startGuest({ mounts: [{ hostPath: dir, guestPath: "/data", readonly: false }], hostLocks: { owner: 1, answer } });
+  const y = startGuest({ mounts: [{ hostPath: dir, guestPath: "/data", readonly: false }], hostLocks: { owner: 2, answer } });
+  const fx = open(x), fy = open(y), fa = open(a);
+  try {
+    assert.equal(lock(x, fx, F_SETLK, F_WRLCK, 100n, 10n), WASI_ERRNO.SUCCESS);
+    assert.equal(lock(a, fa, F_SETLK, F_WRLCK, 100n, 10n), WASI_ERRNO.SUCCESS, "the lock went to the host's table, not this realm's");
+    assert.equal(lock(y, fy, F_SETLK, F_RDLCK, 105n, 1n), WASI_ERRNO.AGAIN);
+    const h = wasi(y);
+    h.save();
+    try {
+      assert.equal(lock(y, fy, F_GETLK, F_RDLCK, 0n, 0n, h.scratch), WASI_ERRNO.SUCCESS);
+      const view = new DataView(h.get(h.scratch, 28).buffer);
+      assert.deepEqual([view.getInt32(0, true), view.getBigInt64(8, true), view.getBigInt64(16, true), view.getInt32(24, true)], [F_WRLCK, 100n, 10n, -1]);
+    } finally {
+      h.restore();
+    }
+    close(x, fx);
+    assert.equal(lock(y, fy, F_SETLK, F_WRLCK), WASI_ERRNO.SUCCESS, "closing the file released x's lock at the host");
+  } finally {
+    close(y, fy);
+    close(a, fa);
+    x.kernel.dispose();
+    y.kernel.dispose();
+  }
+});
+
+test("a lock whose host answer is cut short (the run's deadline) is EINTR, and closing the file still releases it at the host", () => {
+  const host = new LockTable();
+  let cutShort = false;
+  const answer = (payload: Uint8Array) => {
+    const served = serveLockCall(host, payload, () => true);
+    return cutShort ? new Uint8Array(0) : served;
+  };
+  const x = startGuest({ mounts: [{ hostPath: dir, guestPath: "/data", readonly: false }], hostLocks: { owner: 1, answer } });
+  const y = startGuest({ mounts: [{ hostPath: dir, guestPath: "/data", readonly: false }], hostLocks: { owner: 2, answer } });
+  const fx = open(x), fy = open(y);
+  try {
+    cutShort = true;
+    assert.equal(lock(x, fx, F_SETLK, F_WRLCK), WASI_ERRNO.INTR);
+    cutShort = false;
+    assert.equal(lock(y, fy, F_SETLK, F_WRLCK), WASI_ERRNO.AGAIN, "the host took the lock all the same");
+    close(x, fx);
+    assert.equal(lock(y, fy, F_SETLK, F_WRLCK), WASI_ERRNO.SUCCESS);
+  } finally {
+    close(y, fy);
+    x.kernel.dispose();
+    y.kernel.dispose();
+  }
 });
