@@ -1,0 +1,48 @@
+// Faults of the scientific engine that came from linking numpy into one
+// python.wasm, each of which ended the run with a trap:
+// - pocketfft (numpy.fft) throws C++ exceptions, which wasm32 without C++
+//   exception handling cannot unwind (engine/variants/scientific/cxa_throw.c,
+//   patches/0003): a failed allocation must be numpy's MemoryError, as natively;
+// - mtrand's legacy copy of numpy's distributions (32-bit `long` on wasm32)
+//   shadowed the Generator's int64 ones (patches/0004).
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { Pool, Sandbox } from "../../src/api/index.js";
+
+const pool = new Pool({ size: 1, isolation: "thread", engine: "scientific" });
+after(() => pool.close());
+
+test("a failed allocation inside numpy.fft's C++ (pocketfft) is a MemoryError in the run, not a trap that restarts the sandbox", async () => {
+  await using sb = await Sandbox.create({ pool, memoryLimit: "300M" });
+  await sb.run("import numpy as np\nkept = 'state'");
+  // n = 2**23 + 1 is not a product of small primes: pocketfft's Bluestein plan needs
+  // more than the output array, which numpy allocates first, and fails inside C++.
+  const result = await sb.run([
+    "try:",
+    "    np.fft.fft(np.ones(3), n=2**23 + 1)",
+    "    outcome = 'no error'",
+    "except MemoryError:",
+    "    outcome = 'MemoryError'",
+    "print(outcome, np.fft.fft(np.arange(4.0)).real.tolist())",
+  ].join("\n"));
+  assert.equal(result.error, null, result.stderr);
+  assert.equal(result.stdout, "MemoryError [6.0, -2.0, -2.0, -2.0]\n");
+  assert.equal(result.stats.reset, false);
+  assert.equal((await sb.run("kept")).value, "state");
+});
+
+test("Generator.poisson, negative_binomial, zipf and multinomial give native numpy's draws instead of trapping", async () => {
+  await using sb = await Sandbox.create({ pool });
+  const result = await sb.run([
+    "import numpy as np",
+    "draws = []",
+    "for call in ('poisson(3.0, 4)', 'negative_binomial(3, 0.5, 4)', 'zipf(2.0, 4)', 'multinomial(10, [0.5, 0.5])'):",
+    "    draws.append(eval('np.random.default_rng(0).' + call).tolist())",
+    "np.random.seed(0)",
+    "draws.append(np.random.poisson(3.0, 4).tolist())",
+    "draws",
+  ].join("\n"));
+  assert.equal(result.error, null, result.stderr);
+  // numpy 2.2.4 natively (x86-64, same source), seed 0.
+  assert.deepEqual(result.value, [[2, 0, 7, 1], [0, 6, 1, 1], [2, 1, 2, 5], [6, 4], [5, 6, 2, 0]]);
+});
