@@ -3,7 +3,9 @@
 // scientific` and natively (numpy 2.2.4 built from the same source tree for the
 // native CPython 3.13.5 that `npm run conformance` builds), compared test by test.
 //
-//   npm run conformance:numpy -- [--cap SECONDS] [--report] [path/to/test_file.py ...]
+//   npm run conformance:numpy -- [--cap SECONDS] [--report] [--update] [path/to/test_file.py ...]
+//
+// --update: the files run replace their rows in the existing results (the others are kept).
 //
 // Default: every test_*.py of numpy's _core, lib, linalg, fft, random, ma and
 // polynomial tests, with numpy's own "fast" label (-m "not slow", as
@@ -143,7 +145,7 @@ function ensureTestLayer(dir) {
 
 // ------------------------------------------------------------ one file, one side
 
-// The same driver on both sides: numpy and its test subpackages imported (all
+// The same driver on both sides (the ctypes stand-in is used only where there is no ctypes): numpy and its test subpackages imported (all
 // of them before any path changes: an unimported one would then be found as
 // the tree's empty __init__.py), the tests' tree put first on their __path__, then pytest on one file. Output is
 // captured at the sys level, and pytest's faulthandler plugin is off (WASI has
@@ -153,6 +155,18 @@ function ensureTestLayer(dir) {
 const DRIVER = `
 import importlib, os, sys
 tree, out, path = sys.argv[1:4]
+try:
+    import ctypes
+except ImportError:
+    # WASI's CPython has no _ctypes. test_multiarray, test_dtype and others import ctypes
+    # at the top for a few tests: a stand-in lets the rest of the file run, and each use
+    # fails, saying why (an AttributeError, so that getattr(module, name, default) still works).
+    import types
+    ctypes = types.ModuleType("ctypes")
+    def _missing(name):
+        raise AttributeError(f"ctypes.{name}: no module named '_ctypes' (a stand-in ctypes: WASI has none)")
+    ctypes.__getattr__ = _missing
+    sys.modules["ctypes"] = ctypes
 import numpy
 packages = {sub: importlib.import_module("numpy" + sub) for sub in ("", ${SUBPACKAGES.map((s) => `".${s}"`).join(", ")})}
 for sub, package in packages.items():
@@ -305,17 +319,18 @@ export function markdown(results, meta) {
 }
 
 function parseArgs(argv) {
-  let capS = 300, report = false;
+  let capS = 300, report = false, update = false;
   const files = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--report") report = true;
+    else if (argv[i] === "--update") update = true;
     else if (argv[i] === "--cap") {
       capS = Number(argv[++i]);
       if (!Number.isFinite(capS) || capS <= 0) throw new Error("--cap: expected a positive number of seconds");
     } else if (argv[i].startsWith("-")) throw new Error(`unknown option ${argv[i]}`);
     else files.push(argv[i]);
   }
-  return { capS, report, files };
+  return { capS, report, update, files };
 }
 
 function defaultFiles(tree) {
@@ -324,7 +339,7 @@ function defaultFiles(tree) {
 }
 
 async function main() {
-  const { capS, report, files } = parseArgs(process.argv.slice(2));
+  const { capS, report, update, files } = parseArgs(process.argv.slice(2));
   const outDir = join(ROOT, "conformance/numpy");
   const logs = join(ROOT, "conformance/logs/numpy");
   mkdirSync(logs, { recursive: true });
@@ -342,11 +357,15 @@ async function main() {
   const python = nativePython(cache);
   const env = { python, site: ensureNativeNumpy(dir, python), tree: ensureTestTree(dir), layer: ensureTestLayer(dir) };
   const chosen = files.length ? files.map((f) => relative(env.tree, resolve(env.tree, f))) : defaultFiles(env.tree);
+  const earlier = update && existsSync(join(outDir, "results.json")) ? JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) : [];
   const results = [];
   const meta = { date: new Date().toISOString(), host: `Node ${process.version}`, capS };
+  if (update) meta.header = /^Run .*$/m.exec(readFileSync(join(outDir, "results.md"), "utf8"))?.[0]?.replace(/;( updated [^;]*;)?/, `; updated ${meta.date} (${chosen.length} files);`);
+  // In the earlier order, rows of this run in place of theirs, new files at the end.
+  const merged = () => [...earlier.map((r) => results.find((x) => x.file === r.file) ?? r), ...results.filter((x) => !earlier.some((r) => r.file === x.file))];
   const write = () => {
-    writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
-    writeFileSync(join(outDir, "results.md"), markdown(results, meta));
+    writeFileSync(join(outDir, "results.json"), JSON.stringify(merged(), null, 2) + "\n");
+    writeFileSync(join(outDir, "results.md"), markdown(merged(), meta));
   };
   for (const [i, file] of chosen.entries()) {
     step(`(${i + 1}/${chosen.length}) ${file}`);
@@ -357,10 +376,11 @@ async function main() {
     results.push(r);
     write();
   }
-  const sum = (side, k) => results.reduce((n, r) => n + r[side][k], 0);
+  const all = merged();
+  const sum = (side, k) => all.reduce((n, r) => n + r[side][k], 0);
   console.log(`native:  ${sum("native", "pass")} passed, ${sum("native", "failures")} failed, ${sum("native", "errors")} errors, ${sum("native", "skipped")} skipped`);
   console.log(`pyvisor: ${sum("pyvisor", "pass")} passed, ${sum("pyvisor", "failures")} failed, ${sum("pyvisor", "errors")} errors, ${sum("pyvisor", "skipped")} skipped; ` +
-    `${results.reduce((n, r) => n + r.regressions.length, 0)} pass natively and fail in pyvisor, ${results.reduce((n, r) => n + r.missing, 0)} pass natively and have no result in pyvisor`);
+    `${all.reduce((n, r) => n + r.regressions.length, 0)} pass natively and fail in pyvisor, ${all.reduce((n, r) => n + r.missing, 0)} pass natively and have no result in pyvisor`);
   console.log(join(outDir, "results.md"));
 }
 
