@@ -5,7 +5,7 @@
 //   patches/0003): a failed allocation must be numpy's MemoryError, as natively;
 // - mtrand's legacy copy of numpy's distributions (32-bit `long` on wasm32)
 //   shadowed the Generator's int64 ones (patches/0004);
-// - C functions whose parameters disagree with their METH_ flags: harmless on
+// - C functions whose parameters disagree with their METH_ flags or getter type: harmless on
 //   x86-64, a trap on wasm, which checks the type of every indirect call
 //   (patches/0005; found by numpy's own tests, npm run conformance:numpy);
 // - np.save / np.load on a file took numpy's C path, which duplicates the
@@ -52,19 +52,20 @@ test("Generator.poisson, negative_binomial, zipf and multinomial give native num
   assert.deepEqual(result.value, [[2, 0, 7, 1], [0, 6, 1, 1], [2, 1, 2, 5], [6, 4], [5, 6, 2, 0]]);
 });
 
-test("numpy functions whose C signature disagreed with their METH_ flags are called without a trap", async () => {
+test("numpy functions whose C signature disagreed with their METH_ flags or getter type are called without a trap", async () => {
   await using sb = await Sandbox.create({ pool });
   const result = await sb.run([
     "import numpy as np, pickle",
-    "from numpy._core._multiarray_umath import _get_castingimpl, _get_sfloat_dtype",
+    "from numpy._core._multiarray_umath import _get_castingimpl, _get_sfloat_dtype, _array_converter",
     "from numpy._core._multiarray_tests import format_float_OSprintf_g",
     "np._ScaledFloatTestDType = _get_sfloat_dtype()",
     "scaled = np.array([1.0, 2.0], dtype=np._ScaledFloatTestDType(1.0))",
-    "[type(_get_castingimpl(type(np.dtype('d')), type(np.dtype('f')))).__name__,",
+    "cast = _get_castingimpl(type(np.dtype('d')), type(np.dtype('f')))",
+    "[type(cast).__name__, cast._supports_unaligned, list(_array_converter(1, np.arange(2)).scalar_input),",
     " pickle.loads(pickle.dumps(scaled)).tolist(), format_float_OSprintf_g(np.float64(1.5), 3)]",
   ].join("\n"));
   assert.equal(result.error, null, result.stderr);
-  assert.deepEqual(result.value, ["_BoundArrayMethod", [1, 2], "1.5"]);
+  assert.deepEqual(result.value, ["_BoundArrayMethod", true, [true, false], [1, 2], "1.5"]);
 });
 
 test("np.save and np.load round-trip an array through a file in the sandbox (WASI has no dup() for numpy's C file path)", async () => {
