@@ -145,7 +145,7 @@ function ensureTestLayer(dir) {
 
 // ------------------------------------------------------------ one file, one side
 
-// The same driver on both sides (the ctypes stand-in is used only where there is no ctypes): numpy and its test subpackages imported (all
+// The same driver on both sides (the ctypes and mmap stand-ins only where there are none): numpy and its test subpackages imported (all
 // of them before any path changes: an unimported one would then be found as
 // the tree's empty __init__.py), the tests' tree put first on their __path__, then pytest on one file. Output is
 // captured at the sys level, and pytest's faulthandler plugin is off (WASI has
@@ -155,24 +155,35 @@ function ensureTestLayer(dir) {
 const DRIVER = `
 import importlib, os, sys
 tree, out, path = sys.argv[1:4]
-try:
-    import ctypes
-except ImportError:
-    # WASI's CPython has no _ctypes. test_multiarray, test_dtype and others import ctypes
-    # at the top for a few tests: a stand-in lets the rest of the file run, and each use
-    # fails, saying why (an AttributeError, so that getattr(module, name, default) still works).
+def stand_in(module, why):
+    """A module whose every name is a class that cannot be made: lets a test file that
+    imports the module at the top (or names its classes in a decorator) be collected,
+    and fails each test that uses it, saying why."""
     import types
-    ctypes = types.ModuleType("ctypes")
-    def _missing(name):
-        raise AttributeError(f"ctypes.{name}: no module named '_ctypes' (a stand-in ctypes: WASI has none)")
-    ctypes.__getattr__ = _missing
-    sys.modules["ctypes"] = ctypes
+    stand = types.ModuleType(module)
+    def missing(name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        def refuse(cls, *args, **kwargs):
+            raise ModuleNotFoundError(f"{module}.{name}: {why} (a stand-in {module})")
+        return type(name, (), {"__new__": refuse})
+    stand.__getattr__ = missing
+    sys.modules[module] = stand
+# WASI's CPython has neither: test_multiarray, test_dtype, test_ufunc, test_io and
+# others import them at the top for a few of their tests.
+for module, why in (("ctypes", "WASI has no _ctypes"), ("mmap", "WASI has no mmap")):
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        stand_in(module, why)
 import numpy
 packages = {sub: importlib.import_module("numpy" + sub) for sub in ("", ${SUBPACKAGES.map((s) => `".${s}"`).join(", ")})}
 for sub, package in packages.items():
     package.__path__.insert(0, os.path.join(tree, "numpy", *sub.split(".")[1:]))
-import pytest
-sys.exit(pytest.main(["-c", os.path.join(tree, "pytest.ini"), "--rootdir", tree, "-p", "no:cacheprovider",
+import pytest, tempfile
+# A given --basetemp spares tmp_path pytest's check of its owner (os.getuid, which WASI lacks).
+basetemp = os.path.join(tempfile.mkdtemp(prefix="numpy-tests-"), "basetemp")
+sys.exit(pytest.main(["-c", os.path.join(tree, "pytest.ini"), "--rootdir", tree, "-p", "no:cacheprovider", "--basetemp", basetemp,
                       "-p", "no:faulthandler", "--capture=sys", "--assert=plain", "-m", "not slow", "-q", "--junitxml", out, os.path.join(tree, path)]))
 `;
 
@@ -298,8 +309,9 @@ export function markdown(results, meta) {
     "",
     meta.header ?? `Run ${meta.date} (${meta.host}); per-file cap ${meta.capS} s; ${results.length} files; pytest -m "not slow" with numpy's pytest.ini.`,
     "Columns: passed / failed / errors / skipped on each side; \"new\" counts tests that pass natively and fail or",
-    "error in pyvisor (listed with their messages in results.json); \"missing\" those that pass natively and have",
-    "no result in pyvisor (a collection error or a crash of the file).",
+    "error in pyvisor (listed below, by cause); \"missing\" those that pass natively and have no result in pyvisor",
+    "under the same id (a parametrized test whose id names a platform-dependent type runs under another id; a file",
+    "that was not collected or crashed).",
     "",
     row(["file", "native pass", "fail", "err", "skip", "pyvisor pass", "fail", "err", "skip", "new", "missing", "pyvisor status"]),
     row(Array(12).fill("---")),
@@ -315,7 +327,41 @@ export function markdown(results, meta) {
   }
   const n = total.n, p = total.p;
   lines.push(row(["**total**", n.pass, n.failures, n.errors, n.skipped, p.pass, p.failures, p.errors, p.skipped, total.new, total.missing, ""]));
+  lines.push("", "## Tests that pass natively and fail in pyvisor, by cause", "",
+    "The cause is read from pyvisor's failure message (CAUSES in scripts/conformance-numpy.mjs).", "");
+  for (const [cause, tests] of byCause(results)) {
+    lines.push(`### ${cause} (${tests.length})`, "");
+    for (const t of tests) lines.push(`- \`${t.id}\`: ${t.message.split("\n")[0].slice(0, 160).replaceAll("|", "\\|")}`);
+    lines.push("");
+  }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Why a test that passes natively fails in pyvisor: the first cause whose
+ * pattern matches "<test id> <failure message>". Kept in order of specificity.
+ */
+const CAUSES = [
+  ["WASI has no mmap (numpy.memmap; the stand-in mmap's names are classes, hence the TypeErrors)", /test_memmap\.|mmap/],
+  ["WASI has no ctypes (no _ctypes, no libffi; the stand-in ctypes's names are classes, hence the TypeErrors)", /_ctypes|stand-in ctypes|has no attribute 'c_void_p'|TestFromCTypes|TestCTypes|ctypes/i],
+  ["WASI has no dup(): ndarray.tofile / numpy.fromfile on a file, pytest's capfd, and the files they leave open", /Errno 58\] Not supported|Exception ignored in: <_io\.FileIO/],
+  ["wasm has no floating-point exception flags: no FloatingPointError / RuntimeWarning from C loops", /FloatingPointError not raised|RuntimeWarning.*not raised|DID NOT WARN|DID NOT RAISE <class 'FloatingPointError'>/],
+  ["no processes (subprocess, fork)", /does not support processes|subprocess|fork/],
+  ["no threads in the guest", /can't start new thread/],
+  ["the harness's ctypes/mmap stand-ins reaching numpy's own lazy imports of them (their names are classes): not a pyvisor difference as such; without the stand-ins these files are not collected at all",
+    /unsupported operand type\(s\) for .*'type'|of type 'type'/],
+];
+
+function byCause(results) {
+  const groups = new Map();
+  for (const r of results) {
+    for (const t of r.regressions) {
+      const cause = CAUSES.find(([, re]) => re.test(`${t.id} ${t.message}`))?.[0] ?? "other (see each message)";
+      if (!groups.has(cause)) groups.set(cause, []);
+      groups.get(cause).push(t);
+    }
+  }
+  return [...groups].sort((a, b) => b[1].length - a[1].length);
 }
 
 function parseArgs(argv) {
