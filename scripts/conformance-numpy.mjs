@@ -26,11 +26,12 @@
 // in the scientific image: a tree of them (tests/, numpy's conftest.py and
 // pytest.ini) is mounted read-only, and the driver puts it first on the numpy
 // packages' __path__, so `numpy._core.tests._locales` and the like import from it.
-import { spawn, spawnSync } from "node:child_process";
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { capped, decodeEntities } from "./capped-run.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SUBPACKAGES = ["_core", "lib", "linalg", "fft", "random", "ma", "polynomial"];
@@ -187,39 +188,6 @@ sys.exit(pytest.main(["-c", os.path.join(tree, "pytest.ini"), "--rootdir", tree,
                       "-p", "no:faulthandler", "--capture=sys", "--assert=plain", "-m", "not slow", "-q", "--junitxml", out, os.path.join(tree, path)]))
 `;
 
-let runningGroup = null;
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, () => {
-    if (runningGroup) { try { process.kill(-runningGroup, "SIGKILL"); } catch { /* already gone */ } }
-    process.exit(130);
-  });
-}
-
-/** Runs a command with a wall-clock cap (its whole process group killed at the cap); output to the log. */
-function capped(command, args, { env, capS, log }) {
-  return new Promise((ok) => {
-    const fd = openSync(log, "w");
-    const child = spawn(command, args, { env, stdio: ["ignore", fd, fd], detached: true });
-    runningGroup = child.pid;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid, "SIGKILL"); } catch { /* already gone */ }
-    }, capS * 1000);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      runningGroup = null;
-      closeSync(fd);
-      ok({ code: code ?? signal, timedOut });
-    });
-  });
-}
-
-function decodeEntities(text) {
-  return text.replace(/&(lt|gt|quot|apos|amp|#(\d+)|#x([0-9a-f]+));/gi, (m, name, dec, hex) =>
-    dec ? String.fromCodePoint(+dec) : hex ? String.fromCodePoint(parseInt(hex, 16))
-      : { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" }[name.toLowerCase()]);
-}
 
 /** pytest's junit file: test id (classname::name) -> { outcome, message }. */
 export function parsePytestJunit(xml) {

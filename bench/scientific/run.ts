@@ -10,8 +10,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { homedir, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Pool, Sandbox, type EngineName } from "../../src/api/index.js";
+import { Pool, Sandbox } from "../../src/api/index.js";
 import { writeFigures } from "../options.js";
+import { memoryPerIdleSandbox } from "../memory.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const args = process.argv.slice(2);
@@ -72,24 +73,6 @@ function coldCli(runs: number): number[] {
   return times;
 }
 
-/** Resident memory added per idle sandbox (each has run the program), threads, in this process. */
-async function memoryPerIdleSandbox(engine: EngineName, count: number): Promise<number> {
-  const pool = new Pool({ size: 1, isolation: "thread", engine });
-  await (await Sandbox.create({ pool })).dispose();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const before = process.memoryUsage().rss;
-  const sandboxes: Sandbox[] = [];
-  for (let i = 0; i < count; i++) {
-    const sandbox = await Sandbox.create({ pool });
-    await sandbox.run(engine === "scientific" ? PROGRAM : "print(45)");
-    sandboxes.push(sandbox);
-  }
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const after = process.memoryUsage().rss;
-  for (const sandbox of sandboxes) await sandbox.dispose();
-  await pool.close();
-  return (after - before) / count;
-}
 
 // One script for both sides: each benchmark's best time over REPS after one warm-up, in ms (perf_counter).
 const COMPUTE = `
@@ -141,8 +124,8 @@ async function main(): Promise<void> {
   console.log(`fresh sandbox + np.arange(10).sum(), warm pool (thread): median ${median(warm).toFixed(1)} ms, p99 ${p99(warm).toFixed(1)} ms (n=${N}; ${load()})`);
   const cli = coldCli(quick ? 5 : 15);
   console.log(`cold CLI pyvisor --engine scientific -c ...:            median ${median(cli).toFixed(0)} ms (n=${cli.length}; ${load()})`);
-  const memScientific = await memoryPerIdleSandbox("scientific", quick ? 10 : 30);
-  const memDefault = await memoryPerIdleSandbox("default", quick ? 10 : 30);
+  const memScientific = await memoryPerIdleSandbox(quick ? 10 : 30, PROGRAM, "scientific");
+  const memDefault = await memoryPerIdleSandbox(quick ? 10 : 30, "print(45)", "default");
   console.log(`memory per idle sandbox: scientific ${(memScientific / 2 ** 20).toFixed(1)} MiB, default ${(memDefault / 2 ** 20).toFixed(1)} MiB (RSS delta, threads; ${load()})`);
 
   const compute = await computeRatios();

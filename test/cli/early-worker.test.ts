@@ -3,32 +3,9 @@
 // starting a second one, and one nobody adopts ends with the CLI.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { BIN, ROOT } from "./helpers.js";
+import { childrenWhileRunning, HANG_MS } from "./helpers.js";
 
-/** Far beyond any of these runs on a loaded machine; only a hang reaches it. */
-const HANG_MS = 60_000;
 const PROGRAM = "import time\nprint('ready', flush=True)\ntime.sleep(2)\nprint('done')";
-
-/** Runs pyvisor with `args`; once the program says "ready", the pids of the CLI's child processes; then its exit. */
-async function childrenWhileRunning(args: string[]): Promise<{ children: number[]; status: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
-  let stdout = "";
-  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  await new Promise<void>((ready, failed) => {
-    const timer = setTimeout(() => failed(new Error(`no "ready" after ${HANG_MS} ms`)), HANG_MS);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes("ready")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-  });
-  const listed = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim();
-  const status = await exited;
-  return { children: listed === "" ? [] : listed.split("\n").map(Number), status, stdout };
-}
 
 function alive(pid: number): boolean {
   try {
