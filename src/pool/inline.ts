@@ -9,7 +9,7 @@
 // crashes V8 takes this process down: only for a caller that is itself one
 // run (see SECURITY.md).
 import { answerError, type CallKind, type ToWorker } from "../shared/protocol.js";
-import { setWorkerProcessFlags, type LinkEvents, type LinkOptions, type WorkerLink } from "./links.js";
+import type { LinkEvents, LinkOptions, WorkerLink } from "./links.js";
 
 /** What the calling thread provides to a run that blocks it. */
 export interface InlineHost {
@@ -35,8 +35,6 @@ export class InlineLink implements WorkerLink {
   private stopRunId = 0;
 
   constructor(private readonly events: LinkEvents, private readonly options: LinkOptions, private readonly host: InlineHost) {
-    // Only the CLI runs its program inline: this process is the sandbox's.
-    setWorkerProcessFlags();
     // Loaded on demand: a pool of workers elsewhere never loads the engine into the host.
     this.handler = import("../worker/host.js").then(({ startWorkerHostAsync }) => startWorkerHostAsync(options, {
       post: (message) => {

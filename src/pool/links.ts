@@ -4,7 +4,6 @@
 // Node 20/22 takes down only that process). Both look the same to the pool.
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
 import { ANSWER_BYTES, answerError, CONTROL, type WorkerHostOptions, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 import { forkWorkerProcess, takeEarlyWorkerProcess } from "./prestart.js";
@@ -34,19 +33,6 @@ export interface WorkerLink {
   kill(): void;
   /** Lets the host process exit while the worker idles. */
   setBusy(busy: boolean): void;
-}
-
-/**
- * V8 flags for a process that exists to run sandboxes (a worker process, the
- * CLI running its one program inline), set before the engine compiles; never
- * for a host application's own process (a pool of threads), whose other
- * WebAssembly they would affect. --wasm-lazy-validation: python.wasm's
- * functions are validated when first compiled (lazily, on first call) rather
- * than all up front: V8 still never runs a function it has not validated, and
- * the compile of the 10 MB module drops from ~85 to ~20 ms (bench/README.md).
- */
-export function setWorkerProcessFlags(): void {
-  setFlagsFromString("--wasm-lazy-validation");
 }
 
 const THREAD_ENTRY = fileURLToPath(new URL("../worker/thread-main.js", import.meta.url));

@@ -4,9 +4,8 @@
 // The thread starts (and loads its modules) at once; the pool's options come
 // as the first message (prestart.ts: the CLI starts this process before it
 // knows them).
-import { setWorkerProcessFlags, ThreadLink, type FromProcess, type ToProcess } from "./links.js";
+import { ThreadLink, type FromProcess, type ToProcess } from "./links.js";
 
-setWorkerProcessFlags();
 const hostPid = Number(process.argv[2]);
 /** How often the worker checks that its host is still alive. */
 const HOST_CHECK_MS = 1000;

@@ -203,7 +203,7 @@ export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTra
 }
 
 /** How a worker that restores its interpreters from the disk cache compiles the engine; null for one that boots CPython. */
-export function coldStart(options: WorkerHostOptions): ColdStart | null {
+function coldStart(options: WorkerHostOptions): ColdStart | null {
   return options.snapshotCacheDir === null ? null : { evalLoop: options.eagerEvalLoop, startup: true };
 }
 

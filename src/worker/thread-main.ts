@@ -3,7 +3,7 @@
 // event loop. Host-function calls block on the shared control block until the
 // host answers (Atomics.wait), which is what makes them synchronous for Python.
 import { parentPort, workerData } from "node:worker_threads";
-import { coldStart, startWorkerHost, startWorkerHostAsync, type WorkerHostOptions, type WorkerTransport } from "./host.js";
+import { startWorkerHost, type WorkerHostOptions, type WorkerTransport } from "./host.js";
 import { encodeValue } from "../shared/codec.js";
 import { ANSWER_BYTES, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
@@ -69,24 +69,9 @@ const transport: WorkerTransport = {
   },
 };
 
-/**
- * The worker host, started. A cold start (restoring from the disk cache)
- * compiles the engine on V8's background threads while this thread reads the
- * stdlib and the snapshot; if that fails, the host starts anyway and its
- * first create reports the failure.
- */
-async function start(options: WorkerHostOptions): Promise<(message: ToWorker) => void> {
-  if (coldStart(options) !== null) {
-    try {
-      return await startWorkerHostAsync(options, transport);
-    } catch {}
-  }
-  return startWorkerHost(options, transport);
-}
-
-/** Messages are handled in order, once the host has started. */
-let host: Promise<(message: ToWorker) => void> | null = data.host === null ? null : start(data.host);
+/** Messages are handled in order, once the host has started (at once, or on the first message: init). */
+let handle: ((message: ToWorker) => void) | null = data.host === null ? null : startWorkerHost(data.host, transport);
 port.on("message", (message: ToWorker | { type: "init"; host: WorkerHostOptions }) => {
-  if (host !== null) void host.then((handle) => handle(message as ToWorker));
-  else if (message.type === "init") host = start((message as { host: WorkerHostOptions }).host);
+  if (handle !== null) handle(message as ToWorker);
+  else if (message.type === "init") handle = startWorkerHost((message as { host: WorkerHostOptions }).host, transport);
 });
