@@ -13,12 +13,13 @@
 // extracted source tree instead (its native python is taken from
 // cross-build/build/python, as engine/build.sh leaves it, or build/python, or
 // $PYVISOR_NATIVE_PYTHON).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { capped, decodeEntities } from "./capped-run.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const CPYTHON_ORIG_SHA256 = "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640";
@@ -160,41 +161,6 @@ async function prepare() {
 
 // ------------------------------------------------------------ running one side
 
-// The running side's process group (children are detached so that a cap kills
-// the whole group); killed with us when the run is interrupted.
-let runningGroup = null;
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, () => {
-    if (runningGroup) { try { process.kill(-runningGroup, "SIGKILL"); } catch { /* already gone */ } }
-    process.exit(130);
-  });
-}
-
-/** Runs a command with a wall-clock cap; resolves { code, timedOut }, output to the log file. */
-function capped(command, args, { cwd, capS, log }) {
-  return new Promise((ok) => {
-    const fd = openSync(log, "w");
-    const child = spawn(command, args, { cwd, stdio: ["ignore", fd, fd], detached: true });
-    runningGroup = child.pid;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try { process.kill(-child.pid, "SIGKILL"); } catch { /* already gone */ }
-    }, capS * 1000);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      runningGroup = null;
-      closeSync(fd);
-      ok({ code: code ?? signal, timedOut });
-    });
-  });
-}
-
-function decodeEntities(text) {
-  return text.replace(/&(lt|gt|quot|apos|amp|#(\d+)|#x([0-9a-f]+));/gi, (m, name, dec, hex) =>
-    dec ? String.fromCodePoint(+dec) : hex ? String.fromCodePoint(parseInt(hex, 16))
-      : { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" }[name.toLowerCase()]);
-}
 
 /**
  * regrtest's junit file: one <testcase name=ID> per test, with a <failure>,

@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Pool, Sandbox, runPython, type Isolation } from "../../src/api/index.js";
 import { writeFigures } from "../options.js";
+import { memoryPerIdleSandbox } from "../memory.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const quick = process.argv.includes("--quick");
@@ -73,24 +74,6 @@ async function defaultPath(): Promise<{ runPython: number[]; sandbox: number[] }
   return times;
 }
 
-/** Resident memory added per idle sandbox (each has run print(1)), threads, in this process. */
-async function memoryPerIdleSandbox(count: number): Promise<number> {
-  const pool = new Pool({ size: 1, isolation: "thread" });
-  await (await Sandbox.create({ pool })).dispose();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const before = process.memoryUsage().rss;
-  const sandboxes: Sandbox[] = [];
-  for (let i = 0; i < count; i++) {
-    const sandbox = await Sandbox.create({ pool });
-    await sandbox.run("print(1)");
-    sandboxes.push(sandbox);
-  }
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const after = process.memoryUsage().rss;
-  for (const sandbox of sandboxes) await sandbox.dispose();
-  await pool.close();
-  return (after - before) / count;
-}
 
 function timeCommand(command: string, args: string[], runs: number, env: NodeJS.ProcessEnv = process.env): number[] {
   const times: number[] = [];
@@ -138,7 +121,7 @@ console.log(`default pool: runPython("print(1)") median ${ms(median(byDefault.ru
 const rateThreads = await throughput("thread", quick ? 2 : 5);
 const rateProcesses = await throughput("process", quick ? 2 : 5);
 console.log(`fresh sandboxes per second on all cores: ${rateThreads.toFixed(0)} (threads), ${rateProcesses.toFixed(0)} (processes)`);
-const perSandbox = await memoryPerIdleSandbox(quick ? 10 : 40);
+const perSandbox = await memoryPerIdleSandbox(quick ? 10 : 40, "print(1)");
 console.log(`memory per idle sandbox: ${(perSandbox / 2 ** 20).toFixed(1)} MiB`);
 
 const cliRuns = quick ? 3 : 10;

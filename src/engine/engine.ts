@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { enableCompilationHints, withEvalLoopHint } from "./compile-hints.js";
+import { enableCompilationHints, withCompilationHints } from "./compile-hints.js";
 import { ENGINE_INITIAL_BYTES, engineDir, PACKAGE_ROOT, type EngineName } from "../shared/defaults.js";
 
 export const GUEST_DIR = join(PACKAGE_ROOT, "guest");
@@ -56,23 +56,48 @@ function engineFiles(): EngineFiles {
   return { image, guest, key: hash.digest("hex").slice(0, 32) };
 }
 
-function engineBytes(eagerEvalLoop: boolean): Uint8Array<ArrayBuffer> {
-  const bytes: Uint8Array<ArrayBuffer> = readFileSync(join(engineDir(selected), "python.wasm"));
-  if (!eagerEvalLoop) return bytes;
+/**
+ * How the engine compiles for a cold start, one that restores its
+ * interpreters from the disk cache and so has run no Python before the
+ * user's program (compile-hints.ts): `evalLoop`, the eval loop with TurboFan
+ * up front (for a program: it runs at full speed from its first line);
+ * `startup`, the functions a first run calls with Liftoff up front (on V8's
+ * background threads) instead of one by one as the run first calls them. An
+ * engine that boots CPython itself has both done by CPython's start-up.
+ */
+export interface ColdStart {
+  evalLoop: boolean;
+  startup: boolean;
+}
+
+function engineBytes(cold: ColdStart | null): Uint8Array<ArrayBuffer> {
+  const dir = engineDir(selected);
+  const bytes: Uint8Array<ArrayBuffer> = readFileSync(join(dir, "python.wasm"));
+  if (cold === null || (!cold.evalLoop && !cold.startup)) return bytes;
   enableCompilationHints();
-  return withEvalLoopHint(bytes);
+  return withCompilationHints(bytes, { evalLoop: cold.evalLoop, startup: cold.startup ? startupFunctions(dir) : [] });
 }
 
 /**
- * The engine of this process, loaded by the first call. `eagerEvalLoop`
- * (first call only): compile the eval loop with TurboFan up front
- * (compile-hints.ts), for an engine that restores interpreters from the disk
- * cache and so never runs Python before its first run; it costs that compile
- * on the way to the first run. An engine that boots CPython itself has the
- * eval loop tiered up by CPython's start-up: no hint.
+ * The functions (declared indexes) that engine/dist/startup.json lists for
+ * this python.wasm (scripts/startup-profile.mjs records them); none when the
+ * file is missing or was recorded for another build.
  */
-export function loadEngine(eagerEvalLoop = false): Engine {
-  engine ??= { module: new WebAssembly.Module(engineBytes(eagerEvalLoop)), ...engineFiles() };
+function startupFunctions(dir: string): number[] {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { artifacts?: { "python.wasm"?: { sha256?: unknown } } };
+    const profile = JSON.parse(readFileSync(join(dir, "startup.json"), "utf8")) as { pythonWasmSha256?: unknown; functions?: unknown };
+    const sha = manifest.artifacts?.["python.wasm"]?.sha256;
+    if (typeof sha !== "string" || profile.pythonWasmSha256 !== sha || !Array.isArray(profile.functions)) return [];
+    return profile.functions.filter((index): index is number => Number.isSafeInteger(index) && index >= 0);
+  } catch {
+    return [];
+  }
+}
+
+/** The engine of this process, loaded (compiled) by the first call; `cold` (first call only): see ColdStart. */
+export function loadEngine(cold: ColdStart | null = null): Engine {
+  engine ??= { module: new WebAssembly.Module(engineBytes(cold)), ...engineFiles() };
   return engine;
 }
 
@@ -81,9 +106,9 @@ export function loadEngine(eagerEvalLoop = false): Engine {
  * compiled by V8's background threads while this thread reads the other
  * files and does `meanwhile` with them (e.g. reading a cached snapshot).
  */
-export async function loadEngineAsync(eagerEvalLoop: boolean, meanwhile: (files: EngineFiles) => void): Promise<Engine> {
+export async function loadEngineAsync(cold: ColdStart | null, meanwhile: (files: EngineFiles) => void): Promise<Engine> {
   if (engine !== null) return engine;
-  const compiling = WebAssembly.compile(engineBytes(eagerEvalLoop));
+  const compiling = WebAssembly.compile(engineBytes(cold));
   // A failure of `meanwhile` leaves the compile to settle unobserved: the caller loads again.
   compiling.catch(() => undefined);
   const files = engineFiles();

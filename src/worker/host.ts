@@ -5,7 +5,7 @@
 // in-process link (pool/inline.ts) to the calling thread.
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { loadEngine, loadEngineAsync, selectEngine, type Snapshot } from "../engine/engine.js";
+import { loadEngine, loadEngineAsync, selectEngine, type ColdStart, type Snapshot } from "../engine/engine.js";
 import { stdlibTree } from "../vfs/image.js";
 import { readCachedSnapshot, writeCachedSnapshot } from "../engine/snapshot-cache.js";
 import { bootSnapshot, fsFailure, GuestSandbox, type ThreadServices } from "./guest-sandbox.js";
@@ -41,7 +41,7 @@ function stateOf(image: SandboxImage): TemplateState {
 export async function startWorkerHostAsync(options: WorkerHostOptions, transport: WorkerTransport): Promise<(message: ToWorker) => void> {
   let cached: Snapshot | undefined;
   selectEngine(options.engine);
-  await loadEngineAsync(options.eagerEvalLoop, (files) => {
+  await loadEngineAsync(coldStart(options), (files) => {
     stdlibTree(files);
     const found = options.snapshotCacheDir === null ? null : readCachedSnapshot(options.snapshotCacheDir, files.key);
     if (found !== null) cached = found;
@@ -53,11 +53,12 @@ export async function startWorkerHostAsync(options: WorkerHostOptions, transport
 export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTransport, cached?: Snapshot): (message: ToWorker) => void {
   selectEngine(options.engine);
   // An engine that restores from the disk cache (the CLI) never runs Python before the user's program:
-  // asked, it loads now, with the eval loop compiled up front (see loadEngine), while its host prepares
-  // the run. A failure here is reported by the first create, which loads again.
-  if (options.eagerEvalLoop) {
+  // it loads now, compiled for that (see ColdStart), while its host prepares the run. A failure here is
+  // reported by the first create, which loads again.
+  const cold = coldStart(options);
+  if (cold !== null) {
     try {
-      loadEngine(true);
+      loadEngine(cold);
     } catch {}
   }
 
@@ -199,6 +200,11 @@ export function startWorkerHost(options: WorkerHostOptions, transport: WorkerTra
         break;
     }
   };
+}
+
+/** How a worker that restores its interpreters from the disk cache compiles the engine; null for one that boots CPython. */
+export function coldStart(options: WorkerHostOptions): ColdStart | null {
+  return options.snapshotCacheDir === null ? null : { evalLoop: options.eagerEvalLoop, startup: true };
 }
 
 /**

@@ -3,7 +3,7 @@
 // event loop. Host-function calls block on the shared control block until the
 // host answers (Atomics.wait), which is what makes them synchronous for Python.
 import { parentPort, workerData } from "node:worker_threads";
-import { startWorkerHost, type WorkerHostOptions } from "./host.js";
+import { coldStart, startWorkerHost, startWorkerHostAsync, type WorkerHostOptions, type WorkerTransport } from "./host.js";
 import { encodeValue } from "../shared/codec.js";
 import { ANSWER_BYTES, CONTROL, type CallKind, type FromWorker, type ToWorker } from "../shared/protocol.js";
 
@@ -53,7 +53,7 @@ function deadlineAnswer(kind: CallKind): Uint8Array {
   return kind === "function" ? encodeValue({ ok: false, error: "TimeoutError: the run's time limit passed during the host call" }) : new Uint8Array(0);
 }
 
-const start = (options: WorkerHostOptions) => startWorkerHost(options, {
+const transport: WorkerTransport = {
   post,
   call,
   cancelRequested(runId) {
@@ -67,14 +67,26 @@ const start = (options: WorkerHostOptions) => startWorkerHost(options, {
     // Taken (reset to 0) so that one request raises one KeyboardInterrupt.
     return runId !== 0 && Atomics.compareExchange(control, CONTROL.INTERRUPT, runId, 0) === runId;
   },
-});
-if (data.host !== null) {
-  const handle = start(data.host);
-  port.on("message", (message: ToWorker) => handle(message));
-} else {
-  let handle: ((message: ToWorker) => void) | null = null;
-  port.on("message", (message: ToWorker | { type: "init"; host: WorkerHostOptions }) => {
-    if (handle !== null) handle(message as ToWorker);
-    else if (message.type === "init") handle = start((message as { host: WorkerHostOptions }).host);
-  });
+};
+
+/**
+ * The worker host, started. A cold start (restoring from the disk cache)
+ * compiles the engine on V8's background threads while this thread reads the
+ * stdlib and the snapshot; if that fails, the host starts anyway and its
+ * first create reports the failure.
+ */
+async function start(options: WorkerHostOptions): Promise<(message: ToWorker) => void> {
+  if (coldStart(options) !== null) {
+    try {
+      return await startWorkerHostAsync(options, transport);
+    } catch {}
+  }
+  return startWorkerHost(options, transport);
 }
+
+/** Messages are handled in order, once the host has started. */
+let host: Promise<(message: ToWorker) => void> | null = data.host === null ? null : start(data.host);
+port.on("message", (message: ToWorker | { type: "init"; host: WorkerHostOptions }) => {
+  if (host !== null) void host.then((handle) => handle(message as ToWorker));
+  else if (message.type === "init") host = start((message as { host: WorkerHostOptions }).host);
+});

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool, Sandbox } from "../../src/api/index.js";
+import { sqliteConnect, value } from "../helpers/sqlite.js";
 
 let pool: Pool;
 let dir: string;
@@ -22,25 +23,8 @@ after(async () => {
 });
 
 /** The value of `code` run in `sb`, failing the test on a Python error. */
-async function value(sb: Sandbox, code: string): Promise<unknown> {
-  const result = await sb.run(code);
-  assert.equal(result.error, null, `${JSON.stringify(result.error)}\n${result.stderr}`);
-  return result.value;
-}
 
-// timeout=0: a locked database answers at once instead of after SQLite's busy wait.
-const CONNECT = [
-  "import sqlite3",
-  "con = sqlite3.connect('/data/shared.db', timeout=0, isolation_level=None)",
-  "def write(x):",
-  "    try:",
-  "        con.execute('INSERT INTO t VALUES (?)', (x,))",
-  "        return 'written'",
-  "    except sqlite3.OperationalError as e:",
-  "        return str(e)",
-  "def rows():",
-  "    return [r[0] for r in con.execute('SELECT x FROM t ORDER BY x')]",
-].join("\n");
+const CONNECT = sqliteConnect("shared.db");
 
 test("a second sandbox cannot write a shared database while the first holds a write transaction, and then sees its commit (no cross-sandbox locks let both write)", async () => {
   const mounts = [{ host: dir, guest: "/data", readonly: false }];

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool, Sandbox } from "../../src/api/index.js";
+import { sqliteConnect, value } from "../helpers/sqlite.js";
 
 let dir: string;
 before(() => {
@@ -35,33 +36,12 @@ async function twoWorkers(isolation: "thread" | "process", db: string) {
   const a = await Sandbox.create({ pool, mounts });
   const b = await Sandbox.create({ pool, mounts });
   assert.notEqual(workerOf(a), workerOf(b), "the two sandboxes are on different workers");
-  const connect = [
-    "import sqlite3",
-    // timeout=0: a locked database answers at once instead of after SQLite's busy wait.
-    `con = sqlite3.connect('/data/${db}', timeout=0, isolation_level=None)`,
-    "def write(x):",
-    "    try:",
-    "        con.execute('INSERT INTO t VALUES (?)', (x,))",
-    "        return 'written'",
-    "    except sqlite3.OperationalError as e:",
-    "        return str(e)",
-    "def rows():",
-    "    try:",
-    "        return [r[0] for r in con.execute('SELECT x FROM t ORDER BY x')]",
-    "    except sqlite3.OperationalError as e:",
-    "        return str(e)",
-  ].join("\n");
+  const connect = sqliteConnect(db);
   await value(a, `${connect}\ncon.execute('CREATE TABLE t (x INTEGER)')`);
   await value(b, connect);
   return { pool, a, b };
 }
 
-/** The value of `code` run in `sb`, failing the test on a Python error. */
-async function value(sb: Sandbox, code: string): Promise<unknown> {
-  const result = await sb.run(code, { timeout: 60_000 });
-  assert.equal(result.error, null, `${JSON.stringify(result.error)}\n${result.stderr}`);
-  return result.value;
-}
 
 /** `a` takes the database's write lock and keeps it across runs; `b` on the other worker is locked out. */
 async function holdWriteLock(a: Sandbox, b: Sandbox): Promise<void> {

@@ -3,33 +3,15 @@
 // nothing of the service stack loaded on the way.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BIN, ROOT } from "./helpers.js";
-
-/** Far beyond any of these runs on a loaded machine; only a hang reaches it. */
-const HANG_MS = 60_000;
+import { childrenWhileRunning } from "./helpers.js";
 
 test("--isolation inline: a one-shot program starts no worker process, the engine runs in the pyvisor process", async () => {
-  const child = spawn(process.execPath, [BIN, "--isolation", "inline", "-c", "import time\nprint('ready', flush=True)\ntime.sleep(3)\nprint('done')"], { cwd: ROOT });
-  let stdout = "";
-  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  await new Promise<void>((ready, failed) => {
-    const timer = setTimeout(() => failed(new Error(`no "ready" after ${HANG_MS} ms`)), HANG_MS);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes("ready")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-  });
+  const { children, status, stdout } = await childrenWhileRunning(["--isolation", "inline", "-c", "import time\nprint('ready', flush=True)\ntime.sleep(3)\nprint('done')"]);
   // While the program runs: the pyvisor process has no child processes (its helpers are threads).
-  const children = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim();
-  const status = await exited;
-  assert.equal(children, "", `pyvisor started child processes: ${children}`);
+  assert.deepEqual(children, [], `pyvisor started child processes: ${children.join(", ")}`);
   assert.equal(status, 0);
   assert.equal(stdout, "ready\ndone\n");
 });

@@ -4,7 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { withEvalLoopHint } from "../../src/engine/compile-hints.js";
+import { withCompilationHints } from "../../src/engine/compile-hints.js";
+
+const withEvalLoopHint = (bytes: Uint8Array<ArrayBuffer>) => withCompilationHints(bytes, { evalLoop: true, startup: [] });
 import { ENGINE_DIR } from "../../src/shared/defaults.js";
 
 const shipped = readFileSync(join(ENGINE_DIR, "python.wasm"));
@@ -85,4 +87,11 @@ test("a truncated or foreign module is returned unchanged, never an exception", 
 test("a module that already carries compilation hints keeps its own", () => {
   const once = withEvalLoopHint(moduleWith([10, 300, 20]));
   assert.equal(withEvalLoopHint(once), once);
+});
+
+test("startup functions get eager-baseline hints, the eval loop keeps its own, and an index past the module is ignored", () => {
+  const section = customSection(withCompilationHints(moduleWith([10, 300, 20, 5]), { evalLoop: true, startup: [0, 1, 3, 99] }), "compilationHints");
+  assert.deepEqual(section && [...hintBytes(section)], [0x06, 0x2a, 0, 0x06]);
+  const startupOnly = customSection(withCompilationHints(moduleWith([10, 300, 20, 5]), { evalLoop: false, startup: [2] }), "compilationHints");
+  assert.deepEqual(startupOnly && [...hintBytes(startupOnly)], [0, 0, 0x06, 0]);
 });

@@ -32,3 +32,10 @@ test("python.wasm is a reactor with pyvisor's exports and imports only WASI, the
   const modules = new Set(WebAssembly.Module.imports(module).map((i) => i.module));
   assert.deepEqual([...modules].sort(), ["env", "pyvisor", "wasi_snapshot_preview1"]);
 });
+
+test("the startup profile was recorded for the committed python.wasm (npm run engine:startup-profile after an engine build)", () => {
+  const profile = JSON.parse(readFileSync(join(ENGINE_DIR, "startup.json"), "utf8")) as { pythonWasmSha256: string; functions: number[] };
+  assert.equal(profile.pythonWasmSha256, manifest.artifacts["python.wasm"]!.sha256);
+  assert.ok(profile.functions.length > 100, `only ${profile.functions.length} functions`);
+  assert.ok(profile.functions.every((index, i) => Number.isSafeInteger(index) && index >= 0 && (i === 0 || index > profile.functions[i - 1]!)));
+});

@@ -133,11 +133,12 @@ note "$(python3 "$SCI_SRC/link-plan.py" "$NPB" "$LINKDIR")"
 # modules' PyInit_ functions reach.
 xargs "$SDK/bin/ar" rcs "$LINKDIR/libnumpy-modules.a" < "$LINKDIR/objects"
 "$SDK/bin/clang" -O2 -I"$PYINC" -c "$LINKDIR/inittab.c" -o "$LINKDIR/inittab.o"
-"$SDK/bin/clang" -O2 -c "$SCI_SRC/cxa_throw.c" -o "$LINKDIR/cxa_throw.o"
+# cxa_throw.c returns a C++ throw to its guard by longjmp: wasi-libc's setjmp, on the exception-handling proposal.
+"$SDK/bin/clang" -O2 -mllvm -wasm-enable-sjlj -c "$SCI_SRC/cxa_throw.c" -o "$LINKDIR/cxa_throw.o"
 VARIANT_OBJS="$LINKDIR/inittab.o $LINKDIR/cxa_throw.o"
 # wasi-libc formats long double (np.longdouble's C-level printf/strtold) only with its printscan library.
 # The ThinLTO cache keeps CPython's compiled modules between relinks (a relink then takes minutes less).
-VARIANT_LIBS="$LINKDIR/libnumpy-modules.a $(tr '\n' ' ' < "$LINKDIR/archives") $LIBCXX/lib/wasm32-wasi/libc++.a $LIBCXX/lib/wasm32-wasi/libc++abi.a $SYSROOT/lib/wasm32-wasip1/libc-printscan-long-double.a -Wl,--thinlto-cache-dir=$SCI/thinlto-cache"
+VARIANT_LIBS="$LINKDIR/libnumpy-modules.a $(tr '\n' ' ' < "$LINKDIR/archives") $LIBCXX/lib/wasm32-wasi/libc++.a $LIBCXX/lib/wasm32-wasi/libc++abi.a $SYSROOT/lib/wasm32-wasip1/libc-printscan-long-double.a $SYSROOT/lib/wasm32-wasip1/libsetjmp.a -Wl,--thinlto-cache-dir=$SCI/thinlto-cache"
 VARIANT_LIBRARIES="numpy=$NUMPY_VERSION ($(cat "$BUILD/src/numpy.origin")),cython3=$(dpkg-deb -f "$SCI"/debs/cython3_*.deb Version),libc++-19-dev-wasm32=$(dpkg-deb -f "$SCI"/debs/libc++-19-dev-wasm32_*.deb Version)"
 
 # numpy's Python files, as meson installs them, without the compiled modules
