@@ -12,14 +12,10 @@ the run's clock and limits); while awaitable host calls are outstanding it
 waits on the host instead, which answers as soon as one of them settles or the
 loop's timeout passes.
 
-Waits of `threading` (Condition.wait, and with it Event.wait, queue.Queue.get,
-concurrent.futures' result()) go through a waiter lock that only another
-thread can release. CPython's thread-less WASI build turns that blocking
-acquire into a busy loop that never ends, timeout or not (its pthread stubs
-return at once without ETIMEDOUT). With one thread, nothing can release it:
-the waiter used here sleeps out a timeout and returns False, as the wait would
-on Linux when nobody notifies, and refuses a wait without timeout with a
-RuntimeError that says why, instead of spinning until the run's time limit.
+Waits of `threading` (Condition.wait, Event.wait, queue.Queue.get,
+concurrent.futures' result()) need nothing here: the engine's lock
+(engine/patches/0004) sleeps out a timed wait on a held lock and fails it,
+and refuses an untimed one with a RuntimeError, as no other thread exists.
 """
 import math
 import selectors
@@ -155,53 +151,8 @@ def _patch_event_loop(module):
     module._UnixDefaultEventLoopPolicy._loop_factory = loop_class
 
 
-_DEADLOCK = ("deadlock: this wait can only end when another thread acts "
-             "(notify, set, put, a result), and the sandbox runs a single thread")
-
-
-class _SingleThreadWaiter:
-    """threading's waiter lock (threading._allocate_lock), for a process of one thread."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self):
-        import _thread
-        self._lock = _thread.allocate_lock()
-
-    def acquire(self, blocking=True, timeout=-1):
-        if not blocking or timeout == 0:
-            return self._lock.acquire(blocking, timeout)  # no wait: _thread's own checks and answer
-        if self._lock.acquire(False):
-            return True
-        if timeout != -1 and not timeout > 0:
-            raise ValueError("timeout value must be a non-negative number")
-        if timeout == -1:
-            raise RuntimeError(_DEADLOCK)
-        import time
-        time.sleep(timeout)  # nobody can release it meanwhile; the kernel serves the sleep against the run's clock
-        return False
-
-    __enter__ = acquire
-
-    def __exit__(self, *exc_info):
-        self._lock.release()
-
-    def release(self):
-        self._lock.release()
-
-    def locked(self):
-        return self._lock.locked()
-
-    def _at_fork_reinit(self):
-        self._lock._at_fork_reinit()
-
-
-def _patch_threading(module):
-    module._allocate_lock = _SingleThreadWaiter
-
-
 # Modules patched as they are imported (also after a re-import): name -> patch.
-_PATCHES = {"asyncio.unix_events": _patch_event_loop, "threading": _patch_threading}
+_PATCHES = {"asyncio.unix_events": _patch_event_loop}
 
 
 class _PatchingLoader:
@@ -245,6 +196,3 @@ def install():
     events = sys.modules.get("asyncio.unix_events")
     if events is not None and not getattr(events.SelectorEventLoop, "_pyvisor", False):
         _patch_event_loop(events)
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        _patch_threading(threading)
