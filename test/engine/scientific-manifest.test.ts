@@ -34,3 +34,9 @@ test("the scientific python.wasm has the default engine's exports and imports (n
   const modules = new Set(WebAssembly.Module.imports(module).map((i) => i.module));
   assert.deepEqual([...modules].sort(), ["env", "pyvisor", "wasi_snapshot_preview1"]);
 });
+
+test("the scientific startup profile was recorded for its committed python.wasm (npm run engine:startup-profile -- --engine scientific)", () => {
+  const profile = JSON.parse(readFileSync(join(dir, "startup.json"), "utf8")) as { pythonWasmSha256: string; functions: number[] };
+  assert.equal(profile.pythonWasmSha256, manifest.artifacts["python.wasm"]!.sha256);
+  assert.ok(profile.functions.length > 100, `only ${profile.functions.length} functions`);
+});
