@@ -198,13 +198,18 @@ def _repair_driver(saved):
             function.__kwdefaults__ = kwdefaults
 
 
-def _restore_state():
-    """What a program may have broken in an earlier run, put back: builtins, sys.modules, stdio."""
+def _restore_shared():
+    """Builtins and the start-up modules in sys.modules, as the driver left them."""
     _restore_names(_builtins_dict, _saved_builtins)
     modules = sys.modules
     for name, module in _saved_modules.items():
         if name == "__main__" or name not in modules:
             modules[name] = module
+
+
+def _restore_state():
+    """What a program may have broken in an earlier run, put back: builtins, sys.modules, stdio."""
+    _restore_shared()
     _restore_stdio()
 
 
@@ -560,7 +565,7 @@ def _serve_run(repair):
 _saved_driver = []  # filled below, once _serve exists (it is saved too)
 
 
-def _serve(_repair_driver=_repair_driver, _saved=_saved_driver, _serve_run=_serve_run):
+def _serve(_repair_driver=_repair_driver, _saved=_saved_driver, _serve_run=_serve_run, _restore_shared=_restore_shared):
     """Serves one run; returns its exit status, or -1 (and no result) when the program broke the driver.
 
     What it calls is bound here (defaults), and repaired before and after the
@@ -570,7 +575,9 @@ def _serve(_repair_driver=_repair_driver, _saved=_saved_driver, _serve_run=_serv
     try:
         repair = lambda: _repair_driver(_saved[0])  # noqa: E731
         repair()
-        return _serve_run(repair)
+        # After the program's code, builtins and sys.modules are the driver's again at once (as at
+        # the next run's start): the conversion of its value and its report must not depend on them.
+        return _serve_run(lambda: (repair(), _restore_shared()))
     except BaseException:
         return -1
 

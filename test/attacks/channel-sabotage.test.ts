@@ -61,6 +61,15 @@ test("sys.modules.clear() delivers the run's result and the next run imports and
   await assertNextRunWorks(sb);
 });
 
+test("sys.modules.clear() together with a broken builtin the driver's imports need (len) still delivers the run's value", async () => {
+  await using sb = await sabotageSandbox();
+  // The driver's value conversion re-imports what the program cleared; with len broken that import failed (TypeError, no frames).
+  const result = await sb.run("import sys, builtins\nsys.modules.clear()\nbuiltins.len = None\n{'kept': [1, 2]}");
+  assert.equal(result.error, null, JSON.stringify(result.error));
+  assert.deepEqual(result.value, { kept: [1, 2] });
+  await assertNextRunWorks(sb);
+});
+
 test("replacing pyvisor's channel functions delivers the run's result and the next run's host calls work", async () => {
   await using sb = await sabotageSandbox();
   const result = await sb.run("import pyvisor, pyvisor._channel, pyvisor._codec\npyvisor._channel.send = pyvisor._channel.receive = None\npyvisor._codec.encode = None\n'patched'");
