@@ -25,6 +25,7 @@ process.exit(await main(args));
  * them; a wrong guess costs one process started for nothing, or no head start.
  */
 function wantsWorkerProcess(argv) {
+  // src/cli/args.ts SERVICE_COMMANDS (not imported: it loads the whole API before the fork); a test keeps the two equal.
   if (["serve", "mcp", "worker"].includes(argv[0])) return false;
   let isolation = process.env.PYVISOR_ISOLATION ?? "process";
   for (let i = 0; i < argv.length; i++) {

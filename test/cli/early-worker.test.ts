@@ -3,7 +3,9 @@
 // starting a second one, and one nobody adopts ends with the CLI.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { childrenWhileRunning, HANG_MS } from "./helpers.js";
+import { readFileSync } from "node:fs";
+import { SERVICE_COMMANDS } from "../../src/cli/args.js";
+import { BIN, childrenWhileRunning, HANG_MS } from "./helpers.js";
 
 const PROGRAM = "import time\nprint('ready', flush=True)\ntime.sleep(2)\nprint('done')";
 
@@ -32,4 +34,9 @@ test("a worker process started early that no pool adopts (the words pointed to a
   const deadline = Date.now() + HANG_MS;
   while (alive(children[0]!) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(alive(children[0]!), false, `the early worker process ${children[0]} outlived the CLI`);
+});
+
+test("bin/pyvisor.js starts no early worker process for a service command: its list is the CLI's SERVICE_COMMANDS", () => {
+  const listed = /\[("[a-z]+"(?:, "[a-z]+")*)\]\.includes\(argv\[0\]\)/.exec(readFileSync(BIN, "utf8"))?.[1];
+  assert.deepEqual(JSON.parse(`[${listed ?? ""}]`), [...SERVICE_COMMANDS]);
 });
